@@ -1,0 +1,112 @@
+"""The adapter interface every model family implements.
+
+An adapter owns a loaded model and its processor and knows the family's chat template, special tokens,
+processor call, LoRA target modules and trainable groups. It knows nothing about training loops, metrics,
+or the workflow: :mod:`qvedbench.train` and :mod:`qvedbench.infer` drive any adapter through this interface.
+
+Videos cross this interface as ``numpy.ndarray`` of shape ``(T, H, W, 3)``, dtype ``uint8``, RGB: the frames
+already sampled by :mod:`qvedbench.video`. The adapter hands them to its own processor (which may resize
+them again to the family's native resolution).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to load one configured model (one entry of ``config['models']``)."""
+
+    name: str  # the config key, used in result paths: results/runs/{name}/...
+    family: str  # registry key, e.g. "qwen2_vl"
+    path: str  # a from_pretrained directory or a hub id
+    precision: str = "fp32"  # fp32 | tf32 | bf16 | fp16
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2 (falls back to sdpa if not installed)
+    frames: int = 8  # frames sampled per clip
+    resolution: int = 224  # square side, pixels, frames are resized to before the processor
+    trust_remote_code: bool = False
+    revision: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # family-specific options
+
+    @classmethod
+    def from_config(cls, name: str, cfg: dict) -> "ModelSpec":
+        known = {f for f in cls.__dataclass_fields__ if f not in ("name", "extra")}
+        kwargs = {k: cfg[k] for k in known if k in cfg}
+        return cls(name=name, extra=dict(cfg.get("extra", {})), **kwargs)
+
+
+class VideoVLMAdapter(ABC):
+    """One loaded model of a family. Subclasses are registered with :func:`qvedbench.models.register`."""
+
+    families: ClassVar[tuple[str, ...]] = ()  # registry names this class serves
+
+    def __init__(self, model, processor, spec: ModelSpec):
+        self.model = model
+        self.processor = processor
+        self.spec = spec
+
+    # -- loading -------------------------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def load(cls, spec: ModelSpec, checkpoint: str | None = None) -> "VideoVLMAdapter":
+        """Load ``spec.path`` with the requested precision and device.
+
+        ``checkpoint`` is a run's saved output (:meth:`save_checkpoint`): a LoRA adapter applied on top of the
+        base weights, or full fine-tuned weights.
+        """
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    # -- prompts and inputs ----------------------------------------------------------------------------------
+    @abstractmethod
+    def encode(
+        self,
+        videos: Sequence[np.ndarray],
+        system: str,
+        prompts: Sequence[str],
+        answers: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Build a padded batch of model inputs through the family's chat template and processor.
+
+        Without ``answers`` the text ends with the assistant turn opened (for generation, left padding).
+        With ``answers`` each answer plus the end-of-turn token is appended and ``labels`` is returned, equal to
+        ``input_ids`` on the answer tokens and -100 everywhere else (prompt, video tokens, padding).
+        """
+
+    @abstractmethod
+    def generate(
+        self,
+        videos: Sequence[np.ndarray],
+        system: str,
+        prompts: Sequence[str],
+        max_new_tokens: int = 64,
+    ) -> list[str]:
+        """Greedy decoding for a batch; returns only the newly generated text, special tokens stripped."""
+
+    # -- training hooks -------------------------------------------------------------------------------------
+    @abstractmethod
+    def lora_target_modules(self) -> list[str]:
+        """Module-name patterns peft's LoRA should wrap (the language model's linear layers)."""
+
+    @abstractmethod
+    def trainable_groups(self) -> dict[str, list[str]]:
+        """Named groups of parameter-name prefixes: at least ``projector``, ``vision``, ``language`` and
+        ``language_blocks`` (a list with one prefix per transformer block, in order), so training can
+        unfreeze e.g. 'the projector plus the last N blocks'."""
+
+    @abstractmethod
+    def save_checkpoint(self, model, out_dir: str) -> None:
+        """Save what training changed (an adapter or full weights) so :meth:`load` can restore it."""
+
+    def parameter_counts(self, model=None) -> dict[str, int]:
+        model = model if model is not None else self.model
+        total = sum(p.numel() for p in model.parameters())
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return {"total": int(total), "trainable": int(trainable)}

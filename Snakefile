@@ -1,0 +1,23 @@
+# qvedbench: fine-tune and evaluate video VLMs on QVED. See README.md; every config key: config/README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The embedded default is the offline demo; `--configfile config/config.yaml` replaces it (not merged into it).
+if not config:
+
+    configfile: "config/demo.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/models.smk"
+include: "rules/train.smk"
+include: "rules/infer.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        report_targets(),

@@ -1,0 +1,108 @@
+# Config validation, the run table and input functions shared by every stage.
+import os
+import re
+
+import qvedbench.config as qcfg
+
+# Jobs (also inside conda envs and on cluster nodes) import the library from this workflow folder.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
+
+_validated = qcfg.validate_config(config, source="workflow config")
+config.clear()
+config.update(_validated)
+
+MODELS = list(config["models"])
+TINY_MODELS = [m for m in MODELS if config["models"][m]["tiny"]]
+RUN_TABLE = qcfg.run_table(config)
+TRAINED_RUNS = sorted({run for runs in RUN_TABLE.values() for run, cfg in runs.items() if cfg is not None})
+CONTROLS = list(config["infer"]["controls"])
+VARIANTS = ["clean"] + CONTROLS
+CLASSES = config["dataset"]["classes"]
+THREADS = config["resources"]["threads"]
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+wildcard_constraints:
+    model=_alternatives(MODELS),
+    run=r"[A-Za-z0-9_.-]+",
+    variant=r"[A-Za-z0-9_.-]+",
+
+
+def log_path(rule_name, *parts):
+    return "results/logs/" + "/".join((rule_name,) + parts) + ".log"
+
+
+def benchmark_path(rule_name, *parts):
+    return "results/benchmarks/" + "/".join((rule_name,) + parts) + ".tsv"
+
+
+def stage_resources(stage):
+    res = config["resources"]
+    out = {"mem_mb": res["mem_mb"][stage], "runtime": res["runtime"][stage]}
+    if stage in res["gpu"] and res["gpu"][stage]:
+        out["gpu"] = res["gpu"][stage]
+    return out
+
+
+# -- input functions -----------------------------------------------------------------------------------------
+
+def model_dir_input(wildcards):
+    """The built tiny model folder, when the model is a tiny one (real checkpoints are params, not inputs)."""
+    if wildcards.model in TINY_MODELS:
+        return {"model_dir": qcfg.tiny_model_dir(wildcards.model)}
+    return {}
+
+
+def model_spec(wildcards):
+    return qcfg.model_spec(config, wildcards.model)
+
+
+def run_settings(wildcards):
+    cfg = RUN_TABLE[wildcards.model].get(wildcards.run)
+    if cfg is None:
+        raise ValueError(f"model '{wildcards.model}' has no trained run '{wildcards.run}'")
+    return cfg
+
+
+def run_dir(model, run):
+    return f"results/runs/{model}/{run}"
+
+
+def checkpoint_input(wildcards):
+    if RUN_TABLE[wildcards.model].get(wildcards.run) is None:
+        return {}
+    return {"checkpoint": run_dir(wildcards.model, wildcards.run) + "/checkpoint"}
+
+
+def variant_records(wildcards):
+    if wildcards.variant == "clean":
+        return "results/data/test.jsonl"
+    return f"results/data/variants/{wildcards.variant}.jsonl"
+
+
+# -- target lists ------------------------------------------------------------------------------------------
+
+def prediction_jobs():
+    """(model, run, variant) for every prediction file: base and every trained run on clean data, controls on
+    the baseline."""
+    jobs = []
+    for model, runs in RUN_TABLE.items():
+        for run in runs:
+            jobs.append((model, run, "clean"))
+        jobs += [(model, qcfg.BASELINE_RUN, v) for v in CONTROLS]
+    return jobs
+
+
+def prediction_targets():
+    return [f"results/predictions/{m}/{r}/{v}.jsonl" for m, r, v in prediction_jobs()]
+
+
+def score_targets():
+    return [f"results/scores/{m}/{r}/{v}.json" for m, r, v in prediction_jobs()]
+
+
+def train_stats_targets():
+    return [run_dir(m, r) + "/train_stats.json" for m in MODELS for r in qcfg.trained_runs(config, m)]

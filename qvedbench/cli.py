@@ -37,6 +37,13 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config_doc(args: argparse.Namespace) -> int:
+    from qvedbench.config import config_reference_markdown
+
+    print(config_reference_markdown(), end="")
+    return 0
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     from qvedbench.config import load_config, run_table
 
@@ -77,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="validate config files and print the resolved configuration")
     p.add_argument("configfile", nargs="+")
     p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("config-doc", help="print the table of every config key (as in config/README.md)")
+    p.set_defaults(func=_cmd_config_doc)
 
     p = sub.add_parser("runs", help="print the run table: every (model, run) and its effective training config")
     p.add_argument("configfile", nargs="+")

@@ -6,6 +6,7 @@ resolved configuration. Errors name the offending key as a dotted path.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,49 @@ def canonical(value: Any) -> Any:
 
 def trained_runs(config: dict, model: str) -> list[str]:
     return [run for run, cfg in run_table(config)[model].items() if cfg is not None]
+
+
+def schema_keys(schema: dict | None = None) -> list[tuple[str, dict]]:
+    """Every documented key of the schema as ``(dotted.path, subschema)``; ``<name>`` stands for a free name."""
+    schema = schema or load_schema()
+    defs = schema.get("definitions", {})
+
+    def resolve(sub: dict) -> dict:
+        while "$ref" in sub:
+            sub = {**defs[sub["$ref"].split("/")[-1]], **{k: v for k, v in sub.items() if k != "$ref"}}
+        for option in sub.get("oneOf", []):
+            option = resolve(option)
+            if option.get("type") == "object":
+                return {**option, **{k: v for k, v in sub.items() if k != "oneOf"}}
+        return sub
+
+    out: list[tuple[str, dict]] = []
+
+    def walk(sub: dict, prefix: str) -> None:
+        sub = resolve(sub)
+        for name, child in sub.get("properties", {}).items():
+            path = f"{prefix}.{name}" if prefix else name
+            out.append((path, resolve(child)))
+            if path != "models.<name>.train":  # same keys as train.baseline: documented there
+                walk(child, path)
+        extra = sub.get("additionalProperties")
+        if isinstance(extra, dict):
+            walk(extra, f"{prefix}.<name>")
+
+    walk(schema, "")
+    return out
+
+
+def config_reference_markdown(schema: dict | None = None) -> str:
+    """The key table of config/README.md, generated from the schema so the two cannot drift apart."""
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for path, sub in schema_keys(schema):
+        kind = sub.get("type", "enum" if "enum" in sub else "")
+        if isinstance(kind, list):
+            kind = " or ".join(kind)
+        if "enum" in sub:
+            kind = " \\| ".join(map(str, sub["enum"]))
+        default = json.dumps(sub["default"]) if "default" in sub else "required" if path.count(".") <= 2 and "default" not in sub else ""
+        text = " ".join(str(sub.get("description", "")).split()).replace("|", "\\|")
+        lines.append(f"| `{path}` | {kind} | `{default}` | {text} |".replace("``", ""))
+    return "\n".join(lines) + "\n"

@@ -20,4 +20,4 @@ include: "rules/report.smk"
 
 rule all:
     input:
-        report_targets(),
+        rules.report.input,

@@ -32,11 +32,11 @@ wildcard_constraints:
 
 
 def log_path(rule_name, *parts):
-    return "results/logs/" + "/".join((rule_name,) + parts) + ".log"
+    return os.path.join("results", "logs", rule_name, *parts) + ".log"
 
 
 def benchmark_path(rule_name, *parts):
-    return "results/benchmarks/" + "/".join((rule_name,) + parts) + ".tsv"
+    return os.path.join("results", "benchmarks", rule_name, *parts) + ".tsv"
 
 
 def stage_resources(stage):
@@ -74,7 +74,7 @@ def run_dir(model, run):
 def checkpoint_input(wildcards):
     if RUN_TABLE[wildcards.model].get(wildcards.run) is None:
         return {}
-    return {"checkpoint": run_dir(wildcards.model, wildcards.run) + "/checkpoint"}
+    return {"checkpoint": os.path.join(run_dir(wildcards.model, wildcards.run), "checkpoint")}
 
 
 def variant_records(wildcards):
@@ -105,4 +105,17 @@ def score_targets():
 
 
 def train_stats_targets():
-    return [run_dir(m, r) + "/train_stats.json" for m in MODELS for r in qcfg.trained_runs(config, m)]
+    return [os.path.join(run_dir(m, r), "train_stats.json") for m in MODELS for r in qcfg.trained_runs(config, m)]
+
+
+def data_prepare_inputs(wildcards):
+    inputs = {"annotations": config["dataset"]["annotations"]}
+    if config["dataset"]["ground_truth"]:
+        inputs["ground_truth"] = config["dataset"]["ground_truth"]
+    if config["dataset"]["synthetic"]["enabled"]:
+        inputs["synth_manifest"] = "results/synth/synth_manifest.json"
+    return inputs
+
+
+def clean_score_files():
+    return [f"results/scores/{m}/{r}/clean.json" for m in MODELS for r in (qcfg.BASE_RUN, qcfg.BASELINE_RUN)]

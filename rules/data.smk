@@ -24,14 +24,6 @@ if SYNTH["enabled"]:
             "../workflow/scripts/data_synth.py"
 
 
-def data_prepare_inputs(wildcards):
-    inputs = {"annotations": config["dataset"]["annotations"]}
-    if config["dataset"]["ground_truth"]:
-        inputs["ground_truth"] = config["dataset"]["ground_truth"]
-    if SYNTH["enabled"]:
-        inputs["synth_manifest"] = "results/synth/synth_manifest.json"
-    return inputs
-
 
 rule data_prepare:
     input:

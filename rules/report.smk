@@ -8,10 +8,6 @@ localrules:
     report,
 
 
-def clean_score_files():
-    return [f"results/scores/{m}/{r}/clean.json" for m in MODELS for r in (qcfg.BASE_RUN, qcfg.BASELINE_RUN)]
-
-
 rule report_base_vs_baseline_figure:
     input:
         scores=clean_score_files(),
@@ -65,10 +61,6 @@ rule report_summary:
         "../workflow/scripts/report_summary.py"
 
 
-def report_targets():
-    return rules.report_summary.output
-
-
 rule report:
     input:
-        report_targets(),
+        rules.report_summary.output,

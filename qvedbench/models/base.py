@@ -26,7 +26,7 @@ class ModelSpec:
     path: str  # a from_pretrained directory or a hub id
     precision: str = "fp32"  # fp32 | tf32 | bf16 | fp16
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2 (falls back to sdpa if not installed)
+    attn_implementation: str = "sdpa"  # auto | sdpa | eager | flash_attention_2 (error if it cannot work here)
     frames: int = 8  # frames sampled per clip
     resolution: int = 224  # square side, pixels, frames are resized to before the processor
     trust_remote_code: bool = False
@@ -97,9 +97,10 @@ class VideoVLMAdapter(ABC):
 
     @abstractmethod
     def trainable_groups(self) -> dict[str, list[str]]:
-        """Named groups of parameter-name prefixes: at least ``projector``, ``vision``, ``language`` and
-        ``language_blocks`` (a list with one prefix per transformer block, in order), so training can
-        unfreeze e.g. 'the projector plus the last N blocks'."""
+        """Named groups of module names: at least ``projector``, ``vision``, ``language`` and
+        ``language_blocks`` (one entry per transformer block, in order), so training can unfreeze e.g. 'the
+        projector plus the last N blocks'. A parameter belongs to an entry when its name starts with the entry
+        plus ``"."``; entries are full module names, so they also work as peft ``modules_to_save``."""
 
     @abstractmethod
     def save_checkpoint(self, model, out_dir: str) -> None:

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="render the synthetic QVED dataset")
     p.add_argument("--out", required=True, help="output folder (videos/, annotations.json, ground_truth.json)")
-    p.add_argument("--classes", nargs="+", default=None, help="exercise classes (default: the built-in six)")
+    p.add_argument("--classes", nargs="+", default=None, help="exercise classes (default: the built-in seven)")
     p.add_argument("--clips-per-class", type=int, default=100)
     p.add_argument("--size", type=int, default=112)
     p.add_argument("--fps", type=float, default=12)

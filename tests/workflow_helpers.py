@@ -54,8 +54,9 @@ def run_workflow(workdir: Path, configfile: Path, targets=("all",), cores: int =
 
 def planned_jobs(workdir: Path, configfile: Path, *extra: str, targets=("all",)) -> dict[str, int]:
     """Dry-run and return {rule: number of jobs} that Snakemake would run now."""
-    cmd = [str(SNAKEMAKE), "-n", "--quiet", "rules", "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
-           "--configfile", str(configfile), *extra, *targets]
+    # targets first: --configfile takes several values and would swallow them
+    cmd = [str(SNAKEMAKE), *targets, "-n", "--quiet", "rules", "--snakefile", str(SNAKEFILE), "--directory",
+           str(workdir), *extra, "--configfile", str(configfile)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:

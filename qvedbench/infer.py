@@ -1,0 +1,83 @@
+"""Batched greedy generation over records, one prediction row per record written as it goes (resumable)."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Sequence
+
+import torch
+
+from qvedbench.device import set_threads
+from qvedbench.io import JsonlAppender, RecordError
+from qvedbench.models import load_adapter
+from qvedbench.models.base import ModelSpec
+from qvedbench.train.data import clip_frames, record_field
+from qvedbench.video import VideoReadError
+
+_REQUIRED = ("id", "video", "exercise", "reference", "prompt")
+_ANNOTATIONS = ("errors", "error_frames")  # copied into the row when the record has them
+
+
+def _check_records(records: Sequence[dict], source: str) -> None:
+    seen: set = set()
+    for i, record in enumerate(records):
+        for field in _REQUIRED:
+            record_field(record, i, field, source)
+        if record["id"] in seen:
+            raise RecordError(source, i, "id", f"duplicate id {record['id']!r}")
+        seen.add(record["id"])
+
+
+def _row(record: dict, variant: str, **fields) -> dict:
+    row = {"id": record["id"], "video": record["video"], "exercise": record["exercise"]}
+    if "original_exercise" in record:
+        row["original_exercise"] = record["original_exercise"]
+    row.update(reference=record["reference"], **fields, variant=variant)
+    row.update({key: record[key] for key in _ANNOTATIONS if key in record})
+    return row
+
+
+def run_inference(spec: ModelSpec, checkpoint: str | None, records: list[dict], out_path: str | os.PathLike, *,
+                  system_prompt: str, batch_size: int = 8, max_new_tokens: int = 64, variant: str = "clean",
+                  threads: int | None = None, frames: int | None = None, resolution: int | None = None,
+                  source: str = "records") -> list[dict]:
+    """Generate an answer for every record into the predictions JSONL ``out_path`` and return its rows.
+
+    Rows are appended one per record as each batch finishes; a rerun after a crash skips the ids already
+    written. ``frames``/``resolution`` default to the spec's and must match what the checkpoint was trained
+    with. ``latency_s`` is the batch's generation wall time divided by the number of clips in it. A clip that
+    fails to decode (or is too short) becomes a row with ``prediction: null`` and an ``error`` message. ``source`` names the
+    records' file in error messages.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    _check_records(records, source)
+    num_frames = frames or spec.frames
+    size = resolution or spec.resolution
+    order = [record["id"] for record in records]
+    with JsonlAppender(out_path) as out:
+        todo = [record for record in records if record["id"] not in out.done_ids]
+        if todo:
+            set_threads(threads)
+            adapter = load_adapter(spec, checkpoint)
+            adapter.model.eval()
+            for start in range(0, len(todo), batch_size):
+                batch, videos = [], []
+                for record in todo[start:start + batch_size]:
+                    try:
+                        videos.append(clip_frames(record, num_frames, size))
+                        batch.append(record)
+                    except (VideoReadError, ValueError, OSError) as exc:  # unreadable or too short
+                        out.append(_row(record, variant, prediction=None, latency_s=None, batch_size=None,
+                                        error=f"{type(exc).__name__}: {exc}"))
+                if not batch:
+                    continue
+                began = time.perf_counter()
+                with torch.inference_mode():
+                    answers = adapter.generate(videos, system_prompt, [r["prompt"] for r in batch],
+                                               max_new_tokens=max_new_tokens)
+                latency = (time.perf_counter() - began) / len(batch)
+                for record, answer in zip(batch, answers):
+                    out.append(_row(record, variant, prediction=answer, latency_s=round(latency, 6),
+                                    batch_size=len(batch)))
+        return out.finish(order=order)

@@ -1,0 +1,43 @@
+"""Trainer callbacks: the incremental ``trainer_log.jsonl`` with optional generation-based validation."""
+from __future__ import annotations
+
+from typing import Callable
+
+from transformers import TrainerCallback
+
+from qvedbench.io import JsonlAppender
+
+# Keys the Trainer logs that describe the run rather than a measurement worth keeping per line.
+_DROPPED = {"total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second",
+            "eval_runtime", "eval_samples_per_second", "eval_steps_per_second"}
+
+
+class TrainerLogWriter(TrainerCallback):
+    """Append one JSON line per logging step and per evaluation to an :class:`~qvedbench.io.JsonlAppender`.
+
+    Training lines hold ``step``, ``epoch``, ``loss``, ``learning_rate`` (and ``grad_norm``); evaluation lines
+    hold ``step``, ``epoch``, ``eval_loss`` plus whatever ``eval_extra()`` returns (e.g. generation accuracy),
+    computed after the Trainer's own evaluation and merged into the same line. The caller publishes the file
+    with ``appender.finish()`` once training is done.
+    """
+
+    def __init__(self, appender: JsonlAppender, eval_extra: Callable[[], dict] | None = None):
+        self.appender = appender
+        self.eval_extra = eval_extra
+        self._pending_eval: dict | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = {k: v for k, v in (logs or {}).items() if k not in _DROPPED}
+        row = {"step": state.global_step, "epoch": state.epoch, **logs}
+        if "eval_loss" in row:
+            self._pending_eval = row  # completed in on_evaluate, which the Trainer calls right after logging
+        elif "loss" in row:
+            self.appender.append(row)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        row = self._pending_eval or {"step": state.global_step, "epoch": state.epoch,
+                                     **{k: v for k, v in (metrics or {}).items() if k not in _DROPPED}}
+        self._pending_eval = None
+        if self.eval_extra is not None:
+            row.update(self.eval_extra())
+        self.appender.append(row)

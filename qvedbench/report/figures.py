@@ -77,8 +77,7 @@ def base_vs_baseline(
                         ax.hlines(max(rates), i - 0.45, i + 0.45, colors=REFERENCE_COLOUR, linestyles="--",
                                   linewidth=1)
             ax.set_title(METRIC_LABELS[metric])
-            ax.set_xticks(range(len(models)), models, rotation=30 if len(models) > 2 else 0, ha="right"
-                          if len(models) > 2 else "center")
+            ax.set_xticks(range(len(models)), models, rotation=25, ha="right", rotation_mode="anchor")
             ax.set_xlim(-0.6, len(models) - 0.4)
             ax.set_ylim(min(0.0, low_edge - 0.05), 1.12)
         handles = [Patch(color=run_colour(r), label=r) for r in runs]

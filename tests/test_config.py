@@ -55,7 +55,7 @@ def test_model_train_overrides_only_set_keys(demo):
     cfg["models"]["tiny_qwen2vl_m"]["train"] = {"lora": {"r": 4}}
     table = run_table(validate_config(cfg))
     s, m = table["tiny_qwen2vl_s"]["baseline"], table["tiny_qwen2vl_m"]["baseline"]
-    assert m["lora"]["r"] == 4 and s["lora"]["r"] == demo["train"]["baseline"]["lora"]["r"]
+    assert m["lora"]["r"] == 4 and s["lora"]["r"] == 16  # the schema's default rank
     assert m["lr"] == s["lr"] and m["lora"]["alpha"] == s["lora"]["alpha"]
     assert table["tiny_qwen2vl_s"]["base"] is None
 

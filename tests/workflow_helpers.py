@@ -26,7 +26,9 @@ def reduced_demo_config() -> dict:
     cfg["dataset"]["min_frames"] = 8
     first = next(iter(cfg["models"]))
     cfg["models"] = {first: {**cfg["models"][first], "frames": 4, "resolution": 32}}
-    cfg["train"]["baseline"].update(max_steps=2, batch_size=4, eval_steps=1, logging_steps=1)
+    # LoRA here (the demo fine-tunes fully): the reduced run exercises the adapter path too
+    cfg["train"]["baseline"].update(method="lora", lora={"r": 8, "alpha": 16}, max_steps=2, batch_size=4,
+                                    eval_steps=1, logging_steps=1)
     cfg["infer"]["batch_size"] = 4
     cfg["infer"]["max_new_tokens"] = 8
     cfg["evaluate"] = {"bootstrap_samples": 200}

@@ -271,6 +271,11 @@ class Qwen2VLAdapter(VideoVLMAdapter):
 
     # -- loading ---------------------------------------------------------------------------------------------
     @classmethod
+    def model_class_for(cls, spec: ModelSpec) -> type:
+        """The class whose ``from_pretrained`` loads ``spec`` (a subclass may pick it from the checkpoint)."""
+        return model_classes(spec.family)[0]
+
+    @classmethod
     def load(cls, spec: ModelSpec, checkpoint: str | None = None) -> "Qwen2VLAdapter":
         """Load ``spec.path`` (plus ``checkpoint``) on the resolved device and precision, in eval mode.
 
@@ -278,10 +283,10 @@ class Qwen2VLAdapter(VideoVLMAdapter):
         runs as fast as the base model; the merged model is no longer a peft model). A checkpoint holding full
         weights (``config.json``) is loaded instead of the base, with its own processor if it saved one.
         """
-        model_class, _, _ = model_classes(spec.family)
         device = resolve_device(spec.device, spec.name)
         dtype = resolve_dtype(spec.precision, device, spec.name)
         attn = resolve_attn_implementation(spec.attn_implementation, device, dtype, spec.name)
+        model_class = cls.model_class_for(spec)
         apply_matmul_precision(spec.precision, device)
 
         weights_path, revision, processor_path = spec.path, spec.revision, spec.path
@@ -331,6 +336,10 @@ class Qwen2VLAdapter(VideoVLMAdapter):
         ]
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
+    def prepare_video(self, video: np.ndarray) -> np.ndarray:
+        """Frames as the processor needs them: an odd count is padded to whole temporal pairs."""
+        return _even_frames(video)
+
     def frame_side(self) -> int:
         """The square frame side the processor is pinned to: spec.resolution rounded to patch x merge size."""
         vp = self.processor.video_processor
@@ -360,7 +369,7 @@ class Qwen2VLAdapter(VideoVLMAdapter):
         the labelled tokens are exactly what greedy decoding must produce after the prompt.
         """
         _check_videos(videos, prompts, answers)
-        videos = [_even_frames(v) for v in videos]
+        videos = [self.prepare_video(v) for v in videos]
         texts = [self.prompt_text(system, p) for p in prompts]
         batch = self.processor(
             text=texts,

@@ -8,7 +8,12 @@ from qvedbench.models.base import ModelSpec, VideoVLMAdapter
 _REGISTRY: dict[str, type[VideoVLMAdapter]] = {}
 
 # Modules imported on first lookup so that each family registers itself.
-FAMILY_MODULES = ("qvedbench.models.qwen2_vl",)
+FAMILY_MODULES = (
+    "qvedbench.models.qwen2_vl",
+    "qvedbench.models.videollama3",
+    "qvedbench.models.nvila_lite",
+    "qvedbench.models.mobile_videogpt",
+)
 
 
 def register(cls: type[VideoVLMAdapter]) -> type[VideoVLMAdapter]:

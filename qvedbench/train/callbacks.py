@@ -18,13 +18,22 @@ class TrainerLogWriter(TrainerCallback):
     Training lines hold ``step``, ``epoch``, ``loss``, ``learning_rate`` (and ``grad_norm``); evaluation lines
     hold ``step``, ``epoch``, ``eval_loss`` plus whatever ``eval_extra()`` returns (e.g. generation accuracy),
     computed after the Trainer's own evaluation and merged into the same line. The caller publishes the file
-    with ``appender.finish()`` once training is done.
+    once training is done.
+
+    The loss is also logged at every checkpoint and at the last step, so the log covers every step (its
+    step-weighted mean is the run's mean training loss) and a run resumed from a checkpoint continues it
+    without a gap. Add this callback after the Trainer's defaults (as ``Trainer(callbacks=...)`` does).
     """
 
     def __init__(self, appender: JsonlAppender, eval_extra: Callable[[], dict] | None = None):
         self.appender = appender
         self.eval_extra = eval_extra
         self._pending_eval: dict | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save or state.global_step >= state.max_steps:
+            control.should_log = True
+        return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = {k: v for k, v in (logs or {}).items() if k not in _DROPPED}

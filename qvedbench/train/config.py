@@ -24,6 +24,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "max_grad_norm": 1.0,
     "eval_steps": None,
     "logging_steps": 10,
+    "save_steps": 50,  # resumable state every this many steps; None saves none (a killed run starts over)
     "seed": 0,
     "frames": None,
     "resolution": None,
@@ -34,7 +35,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 
 _NUMBERS = ("lr", "warmup_ratio", "epochs", "weight_decay", "max_grad_norm")
 _INTEGERS = ("last_n", "max_steps", "batch_size", "grad_accum", "logging_steps", "seed", "eval_max_new_tokens")
-_OPTIONAL_INTEGERS = ("eval_steps", "frames", "resolution")
+_OPTIONAL_INTEGERS = ("eval_steps", "save_steps", "frames", "resolution")
 
 
 def _is_number(value: Any) -> bool:

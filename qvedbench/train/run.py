@@ -1,9 +1,19 @@
 """One training run: load the adapter, choose trainable parameters, train with transformers' Trainer, and
-write the run directory (``checkpoint/``, ``trainer_log.jsonl``, ``resolved_config.yaml``, ``train_stats.json``)."""
+write the run directory (``checkpoint/``, ``trainer_log.jsonl``, ``resolved_config.yaml``, ``train_stats.json``).
+
+Runs are resumable: the Trainer checkpoints every ``save_steps`` steps into ``<run dir>/trainer_state/``, and a
+rerun of a killed job continues from the last checkpoint with the same data order, learning-rate schedule and
+RNG state, so on the CPU with a fixed seed it ends with exactly the weights and log of an uninterrupted run.
+SIGTERM (preemption) saves a checkpoint at the end of the current step, then raises
+:class:`~qvedbench.train.preemption.TrainingInterrupted`. ``checkpoint/``, ``trainer_log.jsonl`` and
+``train_stats.json`` appear only at the end, each atomically, ``train_stats.json`` last; the resumable state is
+then removed. See :mod:`qvedbench.train.resume` for why that state is not a declared workflow output.
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -11,12 +21,15 @@ import torch
 from transformers import Trainer, TrainingArguments, set_seed
 
 from qvedbench.device import describe_device, resolve_device, resolve_dtype, set_threads
-from qvedbench.io import JsonlAppender, write_json, write_yaml
+from qvedbench.io import JsonlAppender, write_json, write_jsonl, write_yaml
 from qvedbench.models import load_adapter
 from qvedbench.models.base import ModelSpec, VideoVLMAdapter
 from qvedbench.train.callbacks import TrainerLogWriter
 from qvedbench.train.config import resolve_train_config
 from qvedbench.train.data import ClipDataset, VideoCollator
+from qvedbench.train.preemption import SaveAndStopOnSignal, TrainingInterrupted, stop_requests
+from qvedbench.train.resume import (STATE_DIR, checkpoint_step, discard_state, prepare_resume, publish_directory,
+                                    run_fingerprint)
 from qvedbench.train.stats import directory_bytes, library_versions, peak_memory_mb, reset_peak_memory
 from qvedbench.train.trainable import prepare_trainable
 
@@ -34,10 +47,8 @@ def _precision_flags(precision: str) -> dict:
 
 
 def _training_arguments(cfg: dict, out_dir: Path, cuda: bool, precision_flags: dict, evaluate: bool):
-    # Intermediate checkpoints are off for now; resumable runs would set save_strategy="steps" here and pass
-    # resume_from_checkpoint to train().
     return TrainingArguments(
-        output_dir=str(out_dir / "trainer_state"),
+        output_dir=str(out_dir / STATE_DIR),
         per_device_train_batch_size=cfg["batch_size"],
         per_device_eval_batch_size=cfg["batch_size"],
         gradient_accumulation_steps=cfg["grad_accum"],
@@ -53,7 +64,9 @@ def _training_arguments(cfg: dict, out_dir: Path, cuda: bool, precision_flags: d
         eval_strategy="steps" if evaluate and cfg["eval_steps"] else "no",
         eval_steps=cfg["eval_steps"],
         prediction_loss_only=True,
-        save_strategy="no",
+        save_strategy="steps" if cfg["save_steps"] else "no",
+        save_steps=cfg["save_steps"] or 500,  # unused when save_strategy is "no"
+        save_total_limit=1,  # a checkpoint cut off by a kill is skipped (resume.py), so one complete one suffices
         report_to="none",
         remove_unused_columns=False,
         label_names=["labels"],
@@ -94,12 +107,6 @@ def _generation_accuracy(adapter: VideoVLMAdapter, dataset: ClipDataset, system_
     return evaluate
 
 
-def _remove_if_empty(folder: Path) -> None:
-    """Drop the Trainer's output folder when nothing was saved there (no intermediate checkpoints)."""
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-
-
 def _plain(obj):
     """``obj`` as plain JSON types (e.g. torch's version string subclass), so YAML writes and reads it back."""
     return json.loads(json.dumps(obj))
@@ -109,12 +116,25 @@ def _last(rows: list[dict], key: str):
     return next((row[key] for row in reversed(rows) if key in row), None)
 
 
+def _mean_train_loss(rows: list[dict]) -> float | None:
+    """Mean loss over all steps from the log, whose rows each average the steps since the previous one."""
+    total = previous = 0
+    for row in sorted((r for r in rows if "loss" in r), key=lambda r: r["step"]):
+        total += row["loss"] * (row["step"] - previous)
+        previous = row["step"]
+    return total / previous if previous else None
+
+
 def train_run(spec: ModelSpec, cfg: dict, train_records: list[dict], val_records: list[dict], out_dir, *,
               system_prompt: str, classes: list[str], threads: int | None = None) -> dict:
     """Fine-tune ``spec`` on ``train_records`` and write the run directory ``out_dir``; return the train stats.
 
     ``cfg`` is a training config (see :data:`qvedbench.train.config.TRAIN_DEFAULTS`). Answers are each record's
     ``reference``, prompts its ``prompt``, and the same ``system_prompt`` must be used at inference.
+
+    If ``out_dir`` holds resumable state from a killed run with the same inputs, training continues from its
+    last checkpoint; the stats then say ``resumed_from_step``, and their times and peak memory are this
+    attempt's. Raises :class:`~qvedbench.train.preemption.TrainingInterrupted` after saving state on SIGTERM.
     """
     started = time.perf_counter()
     cfg = resolve_train_config(cfg, spec)
@@ -151,28 +171,43 @@ def train_run(spec: ModelSpec, cfg: dict, train_records: list[dict], val_records
     }))
 
     log_path = out_dir / "trainer_log.jsonl"
-    Path(str(log_path) + ".partial").unlink(missing_ok=True)  # no resuming yet: a rerun starts a fresh log
+    log_partial = Path(str(log_path) + ".partial")
+    resume_from = prepare_resume(out_dir, run_fingerprint(
+        model=dataclasses.asdict(spec), train=cfg, train_records=train_records, val_records=val_records,
+        system_prompt=system_prompt, classes=list(classes)), log_partial)
+    resumed_step = checkpoint_step(resume_from) if resume_from else None  # the folder is rotated away later
     log = JsonlAppender(log_path, id_key="step")
     eval_extra = None
     if val_set is not None and cfg["eval_generate"]:
         eval_extra = _generation_accuracy(adapter, val_set, system_prompt, classes, cfg["batch_size"],
                                           cfg["eval_max_new_tokens"])
-    trainer = Trainer(model=model, args=args, data_collator=VideoCollator(adapter, system_prompt),
-                      train_dataset=train_set, eval_dataset=val_set,
-                      callbacks=[TrainerLogWriter(log, eval_extra)])
-    reset_peak_memory(device)
-    train_started = time.perf_counter()
-    result = trainer.train()
-    train_time = time.perf_counter() - train_started
+    with stop_requests() as stop:
+        trainer = Trainer(model=model, args=args, data_collator=VideoCollator(adapter, system_prompt),
+                          train_dataset=train_set, eval_dataset=val_set,
+                          callbacks=[SaveAndStopOnSignal(stop), TrainerLogWriter(log, eval_extra)])
+        reset_peak_memory(device)
+        train_started = time.perf_counter()
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        train_time = time.perf_counter() - train_started
+    if stop:
+        log.close()
+        raise TrainingInterrupted(f"training stopped by signal {stop.signal} at step {trainer.state.global_step}; "
+                                  f"its state is saved in {args.output_dir} and a rerun resumes it")
     final_step = trainer.state.global_step
     if val_set is not None and not any("eval_loss" in row and row["step"] == final_step for row in log.rows):
         trainer.evaluate()
     peak_mb = peak_memory_mb(device)
-    rows = log.finish()
-    _remove_if_empty(Path(args.output_dir))
+    log.close()
+    rows = log.rows
 
+    # Publish: the checkpoint through a temporary folder, the log, and train_stats.json last. The partial log
+    # and trainer_state/ stay until then, so a kill in between still resumes (from the final step).
     checkpoint = out_dir / "checkpoint"
-    adapter.save_checkpoint(model, str(checkpoint))
+    staging = out_dir / ".checkpoint.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    adapter.save_checkpoint(model, str(staging))
+    publish_directory(staging, checkpoint)
+    write_jsonl(log_path, rows)
     epochs = float(trainer.state.epoch or 0.0)
     stats = {
         "method": cfg["method"],
@@ -192,10 +227,12 @@ def train_run(spec: ModelSpec, cfg: dict, train_records: list[dict], val_records
         "precision": precision,
         "seed": cfg["seed"],
         "threads": threads_used,
-        "mean_train_loss": result.training_loss,
+        "resumed_from_step": resumed_step,
+        "mean_train_loss": _mean_train_loss(rows),
         "final_train_loss": _last(rows, "loss"),
         "final_eval_loss": _last(rows, "eval_loss"),
         "final_eval_exercise_accuracy": _last(rows, "eval_exercise_accuracy"),
     }
     write_json(out_dir / "train_stats.json", stats)
+    discard_state(out_dir, log_partial)
     return stats

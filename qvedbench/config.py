@@ -92,15 +92,37 @@ def _check_consistency(config: dict) -> None:
     for name, model in config["models"].items():
         if not model.get("tiny") and not model.get("path"):
             raise ConfigError(f"config key 'models.{name}.path': set a checkpoint path or hub id (or `tiny:`)")
+        # Remote code from the hub must be pinned, or the code that runs could change under the same config;
+        # a local folder's code is the files in it.
+        hub_id = model.get("path") and not Path(model["path"]).is_dir()
+        if model.get("trust_remote_code") and hub_id and not model.get("revision"):
+            raise ConfigError(
+                f"config key 'models.{name}.revision': trust_remote_code runs the checkpoint's own Python code; "
+                f"pin the revision (the commit hash) of {model['path']} whose code you have reviewed"
+            )
 
 
 def load_config(*paths: str | Path) -> dict:
     """Load YAML files (later ones override earlier keys, deep-merged) and validate them."""
     merged: dict = {}
     for path in paths:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        merged = deep_merge(merged, data)
+        merged = deep_merge(merged, _read_yaml_mapping(path))
     return validate_config(merged, source=", ".join(map(str, paths)))
+
+
+def _read_yaml_mapping(path: str | Path) -> dict:
+    """One config file's top-level mapping (empty file: ``{}``); unreadable text raises :class:`ConfigError`."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 ({exc})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {' '.join(str(exc).split())}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys at the top level, got {type(data).__name__}")
+    return data
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -40,6 +40,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates the file private (0600); give it the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -66,20 +70,54 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """Parse a UTF-8 JSON file; bad bytes, bad syntax and unpaired ``\\uD800``-style escapes raise
+    :class:`RecordError` (for a top-level list, naming the record index and the field path inside it)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise RecordError(path, None, None, f"not valid UTF-8 ({exc})") from exc
     except json.JSONDecodeError as exc:
         raise RecordError(path, None, None, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    _check_unicode(data, path)
+    return data
+
+
+def _invalid_unicode_at(value: Any, where: str) -> str | None:
+    """The JSON path of the first string (key or value) holding an unpaired surrogate, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        inner = f"{where}[{key}]" if isinstance(key, int) else (f"{where}.{key}" if where else str(key))
+        found = _invalid_unicode_at(key, inner) if isinstance(key, str) else None
+        found = found or _invalid_unicode_at(item, inner)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_unicode(data: Any, path: Path) -> None:
+    # json.loads accepts escapes such as "\ud800" that no UTF-8 output can hold; writing them later would crash.
+    records = enumerate(data) if isinstance(data, list) else [(None, data)]
+    for index, record in records:
+        where = _invalid_unicode_at(record, "")
+        if where is not None:
+            raise RecordError(path, index, where or None, "text holds an unpaired surrogate escape (e.g. \\ud800): not valid Unicode")
 
 
 def read_jsonl(path: str | os.PathLike, *, tolerate_torn_tail: bool = False) -> list[dict]:
     """Read a JSON-lines file. With ``tolerate_torn_tail`` a final line cut off by a crash is ignored."""
     path = Path(path)
     rows: list[dict] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise RecordError(path, None, None, f"not valid UTF-8 ({exc})") from exc
     for i, line in enumerate(lines):
         if not line.strip():
             continue

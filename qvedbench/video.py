@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -130,7 +130,7 @@ class _Reader:
         else:
             cap = cv2.VideoCapture(str(path))
             if not cap.isOpened():
-                raise VideoReadError(path, "cannot open as a video")
+                raise VideoReadError(path, "cannot open as a video (not a video file, or no video stream)")
             self.num_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             self.fps = float(cap.get(cv2.CAP_PROP_FPS))
             self._size = (int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
@@ -143,14 +143,19 @@ class _Reader:
             raise VideoReadError(path, "no decodable frames (0-frame video or no video stream)")
 
     def size(self) -> tuple[int, int]:
-        """``(height, width)`` of the decoded frames (decord: the first frame's; rotation is not applied)."""
+        """``(height, width)`` of the decoded frames, rotation metadata applied (decord: the first frame's)."""
         if self._size is None:
             self._size = self.decode([0]).shape[1:3]
         return self._size
 
-    def decode(self, indices: list[int]) -> np.ndarray:
+    def decode(self, indices: list[int], transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """The frames at ``indices``, stacked. ``transform`` (e.g. a resize) is applied to each frame as soon as
+        it is decoded, so only one full-size frame is held at a time (a 4K clip would otherwise need the
+        memory of all its sampled frames at full size)."""
         if decord is None:
-            frames = self._decode_opencv(indices)
+            frames = self._decode_opencv(indices, transform)
+        elif transform is not None:
+            frames = np.stack([transform(self.decode([i])[0]) for i in indices])
         else:
             try:
                 frames = self._vr.get_batch(indices).asnumpy()
@@ -162,7 +167,7 @@ class _Reader:
                 frames = self._decode_opencv(indices)
         return np.ascontiguousarray(frames, dtype=np.uint8)
 
-    def _decode_opencv(self, indices: list[int]) -> np.ndarray:
+    def _decode_opencv(self, indices: list[int], transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         # Sequential grabbing: OpenCV's frame seeking is inexact for many codecs.
         wanted = set(indices)
         cap = cv2.VideoCapture(str(self.path))
@@ -175,7 +180,8 @@ class _Reader:
                     ok, bgr = cap.retrieve()
                     if not ok:
                         raise VideoReadError(self.path, f"truncated or corrupt: frame {i} unreadable")
-                    got[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    got[i] = transform(rgb) if transform is not None else rgb
         finally:
             cap.release()
         return np.stack([got[i] for i in indices])
@@ -215,8 +221,11 @@ def load_frames(
     """Decode the frames :func:`sample_indices` picks (``num_frames`` = its ``count``) as uint8 RGB
     ``(T, H, W, 3)``, optionally resized (see :func:`resize_frames`; OpenCV ``INTER_AREA``).
 
-    Only the sampled frames are decoded. Frames come as the decoder returns them (rotation metadata of
-    portrait phone videos is not applied). Raises :class:`VideoReadError` for unreadable files and
+    Only the sampled frames are decoded, and with ``size`` each is resized before the next is decoded, so
+    memory stays bounded for huge sources (e.g. 4096x2160). Frames are sampled by index, so a variable frame
+    rate clip is sampled uniformly in frames, not in time. Rotation metadata (portrait phone videos) is
+    applied by both decoders: frames come out upright, as players show them, and :func:`probe` reports the
+    upright size. Raises :class:`VideoReadError` for unreadable files and
     ``ValueError`` for a clip too short for the request.
     """
     reader = _Reader(Path(path))
@@ -224,8 +233,9 @@ def load_frames(
         indices = sample_indices(reader.num_frames, count=num_frames, stride=stride)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
-    frames = reader.decode(indices)
-    return resize_frames(frames, size) if size is not None else frames
+    if size is None:
+        return reader.decode(indices)
+    return reader.decode(indices, transform=lambda frame: resize_frames(frame[None], size)[0])
 
 
 # -- writing -----------------------------------------------------------------------------------------------

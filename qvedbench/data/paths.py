@@ -10,9 +10,11 @@ from qvedbench.io import RecordError
 def resolve_video(video_root: str | os.PathLike, video_rel: str, *, source, index: int) -> str:
     """``video_rel`` joined onto ``video_root``, as a normalised (not resolved) path string.
 
-    Raises :class:`RecordError` (field ``video``) for absolute paths and for paths that leave the root once
-    ``..`` and symbolic links are resolved. The file itself need not exist.
+    Raises :class:`RecordError` (field ``video``) for paths with control characters (NUL included), absolute
+    paths, and paths that leave the root once ``..`` and symbolic links are resolved. The file itself need not exist.
     """
+    if any(ord(ch) < 32 for ch in video_rel):  # a NUL byte would make the filesystem calls below raise
+        raise RecordError(source, index, "video", f"path {video_rel!r} contains control characters")
     if PurePosixPath(video_rel).is_absolute() or PureWindowsPath(video_rel).is_absolute():
         raise RecordError(source, index, "video", f"absolute path {video_rel!r} not allowed; give it relative to the video root")
     root = Path(video_root).resolve()

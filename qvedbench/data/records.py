@@ -30,10 +30,7 @@ def ordered(record: dict) -> dict:
 
 def read_records(path: str | os.PathLike) -> list[dict]:
     """Read a normalised split (or variant) JSONL, checking every required field and unique ids."""
-    try:
-        rows = read_jsonl(path)
-    except UnicodeDecodeError as exc:
-        raise RecordError(path, None, None, f"not valid UTF-8 ({exc})") from exc
+    rows = read_jsonl(path)  # RecordError for bad bytes or a malformed line
     seen: set[str] = set()
     for i, row in enumerate(rows):
         if not isinstance(row, dict):

@@ -24,6 +24,7 @@ from qvedbench.device import describe_device, resolve_device, resolve_dtype, set
 from qvedbench.io import JsonlAppender, write_json, write_jsonl, write_yaml
 from qvedbench.models import load_adapter
 from qvedbench.models.base import ModelSpec, VideoVLMAdapter
+from qvedbench.secrets import redact
 from qvedbench.train.callbacks import TrainerLogWriter
 from qvedbench.train.config import resolve_train_config
 from qvedbench.train.data import ClipDataset, VideoCollator
@@ -164,11 +165,11 @@ def train_run(spec: ModelSpec, cfg: dict, train_records: list[dict], val_records
     decode_time = time.perf_counter() - decode_started
     args = _training_arguments(cfg, out_dir, device.type == "cuda", _precision_flags(precision),
                                evaluate=val_set is not None)
-    write_yaml(out_dir / "resolved_config.yaml", _plain({
+    write_yaml(out_dir / "resolved_config.yaml", redact(_plain({
         "model": dataclasses.asdict(spec), "train": cfg, "seed": cfg["seed"], "system_prompt": system_prompt,
         "classes": list(classes), "device": describe_device(device), "precision": precision,
         "threads": threads_used, "versions": library_versions(),
-    }))
+    })))
 
     log_path = out_dir / "trainer_log.jsonl"
     log_partial = Path(str(log_path) + ".partial")

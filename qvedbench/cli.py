@@ -40,20 +40,70 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _cmd_config_doc(args: argparse.Namespace) -> int:
     from qvedbench.config import config_reference_markdown
 
-    print(config_reference_markdown(), end="")
+    table = config_reference_markdown()
+    if not args.update:
+        print(table, end="")
+        return 0
+    from pathlib import Path
+
+    from qvedbench.io import write_text
+
+    path = Path(args.update)
+    text = path.read_text(encoding="utf-8")
+    start = text.find("| key | type | default | meaning |")
+    if start < 0:
+        raise ValueError(f"{path}: no key table to replace")
+    write_text(path, text[:start] + table)
     return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from qvedbench.config import load_config, run_table
+    from qvedbench.config import load_config
+    from qvedbench.runs import format_plan, plan_runs
 
-    table = run_table(load_config(*args.configfile))
-    for model, runs in table.items():
-        for run, settings in runs.items():
-            what = "untuned model" if settings is None else json.dumps(settings, sort_keys=True)
-            print(f"{model}\t{run}\t{what}")
+    print(format_plan(plan_runs(load_config(*args.configfile))), end="")
     return 0
 
+
+def _cmd_install_profile(args: argparse.Namespace) -> int:
+    from qvedbench.profiles import install_profile
+
+    print(install_profile(args.name, dest=args.dest, force=args.force))
+    return 0
+
+
+def _cmd_annotate(args: argparse.Namespace) -> int:
+    from qvedbench.annotate import annotate
+
+    if args.errors:
+        errors = args.errors
+    else:
+        from qvedbench.analysis.error_text import DEFAULT_TAXONOMY
+
+        errors = list(DEFAULT_TAXONOMY)
+    annotate(args.records, args.out, errors, sheet_dir=args.sheets, frames=args.frames, open_viewer=args.open)
+    return 0
+
+
+def _cmd_annotate_apply(args: argparse.Namespace) -> int:
+    from qvedbench.annotate import apply_annotations
+
+    result = apply_annotations(args.qved_json, args.annotations, args.out)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from qvedbench.review import review
+
+    given = [args.model, args.run, args.variant]
+    if any(given) and not all(given):
+        raise ValueError("--model, --run and --variant go together")
+    job = tuple(given) if all(given) else None
+    rated = review(args.predictions, args.ratings, rater=args.rater, job=job, limit=args.limit)
+    print(f"rated {rated} sample(s); ratings in {args.ratings}")
+    return 0
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qvedbench", description=__doc__)
@@ -86,11 +136,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_config)
 
     p = sub.add_parser("config-doc", help="print the table of every config key (as in config/README.md)")
+    p.add_argument("--update", metavar="README", help="rewrite the key table at the end of this file instead")
     p.set_defaults(func=_cmd_config_doc)
 
-    p = sub.add_parser("runs", help="print the run table: every (model, run) and its effective training config")
+    p = sub.add_parser("runs", help="print the run table: model, question, run name, overrides of the baseline, "
+                                    "and the run it shares training with (runs with equal settings train once)")
     p.add_argument("configfile", nargs="+")
     p.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("install-profile",
+                       help="copy a Snakemake profile of profiles/ to the user's Snakemake config folder, "
+                            "so that `snakemake --profile NAME` finds it")
+    p.add_argument("name", nargs="?", default="slurm", help="profile to install (default: slurm)")
+    p.add_argument("--dest", default=None,
+                   help="destination folder (default: ~/.config/snakemake/NAME, or $XDG_CONFIG_HOME/snakemake/NAME)")
+    p.add_argument("--force", action="store_true", help="overwrite an installed copy that differs")
+    p.set_defaults(func=_cmd_install_profile)
+
+    p = sub.add_parser("annotate", help="label form errors and their frames clip by clip in the terminal "
+                                        "(saves after every clip, resumes)")
+    p.add_argument("records", help="a normalised records JSONL (e.g. results/data/test.jsonl)")
+    p.add_argument("--out", required=True, help="annotations JSONL ({id, errors, error_frames} per clip)")
+    p.add_argument("--errors", nargs="+", default=None, help="error ids to offer (default: the built-in taxonomy)")
+    p.add_argument("--frames", type=int, default=8, help="frames on each contact sheet")
+    p.add_argument("--sheets", default=None, help="folder of the contact-sheet PNGs (default: beside --out)")
+    p.add_argument("--open", action="store_true", help="open each contact sheet with the system viewer")
+    p.set_defaults(func=_cmd_annotate)
+
+    p = sub.add_parser("annotate-apply", help="copy annotated errors and error frames into a QVED annotation file")
+    p.add_argument("qved_json", help="a QVED annotation file (JSON list of records)")
+    p.add_argument("annotations", help="the annotations JSONL written by `qvedbench annotate`")
+    p.add_argument("--out", required=True, help="the annotated copy (may be the input file itself)")
+    p.set_defaults(func=_cmd_annotate_apply)
+
+    p = sub.add_parser("review", help="rate generated feedback 1-5 as an expert in the terminal, for judge "
+                                      "agreement (saves after every sample, resumes)")
+    p.add_argument("predictions", help="a predictions JSONL, results/predictions/<model>/<run>/<variant>.jsonl")
+    p.add_argument("--ratings", required=True, help="ratings JSONL to append to (questions.rq5_2_1.ratings)")
+    p.add_argument("--rater", required=True, help="the expert's name or initials, stored with each rating")
+    p.add_argument("--model", default=None, help="model name (default: from the predictions path)")
+    p.add_argument("--run", default=None, help="run name (with --model)")
+    p.add_argument("--variant", default=None, help="variant name (with --model)")
+    p.add_argument("--limit", type=int, default=None, help="rate at most this many samples now")
+    p.set_defaults(func=_cmd_review)
     return parser
 
 
@@ -98,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"qvedbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -166,14 +166,15 @@ def model_spec(config: dict, name: str) -> dict:
 
 
 def run_table(config: dict) -> dict[str, dict[str, dict | None]]:
-    """Every run per model: ``{model: {run: effective training config or None for the untuned model}}``."""
-    table = {}
-    for name, model in config["models"].items():
-        baseline = deep_merge(config["train"]["baseline"], model.get("train", {}))
-        if baseline.get("precision") is None:
-            baseline["precision"] = model["precision"]
-        table[name] = {BASE_RUN: None, BASELINE_RUN: canonical(baseline)}
-    return table
+    """Every run that trains (or, for ``base``, is evaluated untuned) per model, deduplicated:
+    ``{model: {canonical run: effective training settings, or None for the untuned model}}``.
+
+    Runs come from ``train.baseline`` plus each enabled question's overrides; runs with equal effective
+    settings appear once, under the first name (see :mod:`qvedbench.runs`).
+    """
+    from qvedbench.runs import canonical_runs, plan_runs  # runs imports this module
+
+    return canonical_runs(plan_runs(config))
 
 
 def canonical(value: Any) -> Any:
@@ -186,6 +187,7 @@ def canonical(value: Any) -> Any:
 
 
 def trained_runs(config: dict, model: str) -> list[str]:
+    """The canonical runs of ``model`` that train (every run but the untuned ``base``)."""
     return [run for run, cfg in run_table(config)[model].items() if cfg is not None]
 
 

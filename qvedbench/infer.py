@@ -12,7 +12,7 @@ from qvedbench.io import JsonlAppender, RecordError
 from qvedbench.models import load_adapter
 from qvedbench.models.base import ModelSpec
 from qvedbench.train.data import clip_frames, record_field
-from qvedbench.video import VideoReadError
+from qvedbench.video import VideoReadError, load_frames
 
 _REQUIRED = ("id", "video", "exercise", "reference", "prompt")
 _ANNOTATIONS = ("errors", "error_frames")  # copied into the row when the record has them
@@ -26,6 +26,19 @@ def _check_records(records: Sequence[dict], source: str) -> None:
         if record["id"] in seen:
             raise RecordError(source, i, "id", f"duplicate id {record['id']!r}")
         seen.add(record["id"])
+
+
+def _overrides_sampling(record: dict) -> bool:
+    return "sample_frames" in record or "sample_stride" in record
+
+
+def _record_frames(record: dict, num_frames: int, size: int):
+    """The record's clip as frames; a temporal variant's ``sample_frames``/``sample_stride`` override the
+    model's uniform sampling of ``num_frames`` frames."""
+    if not _overrides_sampling(record):
+        return clip_frames(record, num_frames, size)
+    return load_frames(record["video"], num_frames=record.get("sample_frames", num_frames),
+                       stride=record.get("sample_stride"), size=size)
 
 
 def _row(record: dict, variant: str, **fields) -> dict:
@@ -45,7 +58,9 @@ def run_inference(spec: ModelSpec, checkpoint: str | None, records: list[dict], 
 
     Rows are appended one per record as each batch finishes; a rerun after a crash skips the ids already
     written. ``frames``/``resolution`` default to the spec's and must match what the checkpoint was trained
-    with. ``latency_s`` is the batch's generation wall time divided by the number of clips in it. A clip that
+    with; a record's own ``sample_frames``/``sample_stride`` (temporal variants) take precedence, and a batch
+    of such records whose frames the model refuses (``ValueError``) becomes failure rows like unreadable clips.
+    ``latency_s`` is the batch's generation wall time divided by the number of clips in it. A clip that
     fails to decode (or is too short) becomes a row with ``prediction: null`` and an ``error`` message. ``source`` names the
     records' file in error messages.
     """
@@ -65,7 +80,7 @@ def run_inference(spec: ModelSpec, checkpoint: str | None, records: list[dict], 
                 batch, videos = [], []
                 for record in todo[start:start + batch_size]:
                     try:
-                        videos.append(clip_frames(record, num_frames, size))
+                        videos.append(_record_frames(record, num_frames, size))
                         batch.append(record)
                     except (VideoReadError, ValueError, OSError) as exc:  # unreadable or too short
                         out.append(_row(record, variant, prediction=None, latency_s=None, batch_size=None,
@@ -73,9 +88,19 @@ def run_inference(spec: ModelSpec, checkpoint: str | None, records: list[dict], 
                 if not batch:
                     continue
                 began = time.perf_counter()
-                with torch.inference_mode():
-                    answers = adapter.generate(videos, system_prompt, [r["prompt"] for r in batch],
-                                               max_new_tokens=max_new_tokens)
+                try:
+                    with torch.inference_mode():
+                        answers = adapter.generate(videos, system_prompt, [r["prompt"] for r in batch],
+                                                   max_new_tokens=max_new_tokens)
+                except ValueError as exc:
+                    # A temporal variant's frame count the model cannot take (e.g. not a multiple of its chunk
+                    # size) fails that configuration for these clips: recorded, never imputed.
+                    if not any(_overrides_sampling(r) for r in batch):
+                        raise
+                    for record in batch:
+                        out.append(_row(record, variant, prediction=None, latency_s=None, batch_size=None,
+                                        error=f"ValueError: {exc}"))
+                    continue
                 latency = (time.perf_counter() - began) / len(batch)
                 for record, answer in zip(batch, answers):
                     out.append(_row(record, variant, prediction=answer, latency_s=round(latency, 6),

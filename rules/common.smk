@@ -3,6 +3,7 @@ import os
 import re
 
 import qvedbench.config as qcfg
+import qvedbench.runs as qruns
 
 # Jobs (also inside conda envs and on cluster nodes) import the library from this workflow folder.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
@@ -13,12 +14,20 @@ config.update(_validated)
 
 MODELS = list(config["models"])
 TINY_MODELS = [m for m in MODELS if config["models"][m]["tiny"]]
-RUN_TABLE = qcfg.run_table(config)
+# Every (model, question, run name) -> the canonical run that trains it; RUN_TABLE holds canonical runs only,
+# so runs with equal effective settings (e.g. a question's `lora_r64` and `baseline`) are one job.
+RUN_PLAN = qruns.plan_runs(config)
+RUN_TABLE = qruns.canonical_runs(RUN_PLAN)
 TRAINED_RUNS = sorted({run for runs in RUN_TABLE.values() for run, cfg in runs.items() if cfg is not None})
 CONTROLS = list(config["infer"]["controls"])
 VARIANTS = ["clean"] + CONTROLS
 CLASSES = config["dataset"]["classes"]
 THREADS = config["resources"]["threads"]
+
+# Research questions (rules/rq*.smk) append here when enabled in config `questions`: their final outputs
+# (built by `all`) and their markdown sections of RESULTS_SUMMARY.md (results/summary/<question>.md).
+QUESTION_TARGETS = []
+SUMMARY_SECTIONS = []
 
 
 def _alternatives(names):
@@ -40,10 +49,15 @@ def benchmark_path(rule_name, *parts):
 
 
 def stage_resources(stage):
+    """Snakemake resources of a stage's jobs from the config's `resources` section; the Slurm executor maps
+    them to sbatch options (gpu and gpu_model -> --gpus, mem_mb -> --mem, runtime -> --time,
+    cpus_per_task -> --cpus-per-task)."""
     res = config["resources"]
-    out = {"mem_mb": res["mem_mb"][stage], "runtime": res["runtime"][stage]}
-    if stage in res["gpu"] and res["gpu"][stage]:
+    out = {"mem_mb": res["mem_mb"][stage], "runtime": res["runtime"][stage], "cpus_per_task": THREADS[stage]}
+    if res["gpu"].get(stage):
         out["gpu"] = res["gpu"][stage]
+        if res["gpu_model"].get(stage):
+            out["gpu_model"] = res["gpu_model"][stage]
     return out
 
 

@@ -51,6 +51,7 @@ rule report_summary:
         dataset_summary="results/data/summary.json",
         figures=rules.report_base_vs_baseline_figure.output,
         tables=rules.report_comparison_table.output,
+        sections=SUMMARY_SECTIONS,
     output:
         "results/RESULTS_SUMMARY.md",
     log:

@@ -36,13 +36,14 @@ def test_defaults_are_filled(demo):
         (lambda c: c["train"]["baseline"].__setitem__("learning_rate", 1.0), "train.baseline", "learning_rate"),
         (lambda c: c.__setitem__("devcie", "cpu"), "<top level>", "devcie"),
         (lambda c: c["dataset"].__setitem__("classes", ["only-one"]), "dataset.classes", "short"),
-        (lambda c: c["models"]["tiny_qwen2vl_s"].__setitem__("precision", "fp8"), "models.tiny_qwen2vl_s.precision", "fp8"),
+        (lambda c: c["models"]["m1"].__setitem__("precision", "fp8"), "models.m1.precision", "fp8"),
         (lambda c: c["train"]["baseline"].__setitem__("scheduler", "cosine_restarts"), "train.baseline.scheduler", "cosine_restarts"),
         (lambda c: c["dataset"]["split"].__setitem__("train", 0.9) if "split" in c["dataset"] else c["dataset"].__setitem__("split", {"train": 0.9}), "dataset.split", "must be 1"),
     ],
 )
 def test_errors_name_the_key(demo, edit, key, words):
     cfg = copy.deepcopy(demo)
+    cfg["models"]["m1"] = {"family": "qwen2_vl", "path": "some/checkpoint"}
     edit(cfg)
     with pytest.raises(ConfigError) as err:
         validate_config(cfg)
@@ -52,12 +53,14 @@ def test_errors_name_the_key(demo, edit, key, words):
 
 def test_model_train_overrides_only_set_keys(demo):
     cfg = copy.deepcopy(demo)
-    cfg["models"]["tiny_qwen2vl_m"]["train"] = {"lora": {"r": 4}}
+    first, second = list(cfg["models"])[:2]
+    cfg["models"][first]["train"] = {}
+    cfg["models"][second]["train"] = {"lora": {"r": 4}}
     table = run_table(validate_config(cfg))
-    s, m = table["tiny_qwen2vl_s"]["baseline"], table["tiny_qwen2vl_m"]["baseline"]
+    s, m = table[first]["baseline"], table[second]["baseline"]
     assert m["lora"]["r"] == 4 and s["lora"]["r"] == 16  # the schema's default rank
     assert m["lr"] == s["lr"] and m["lora"]["alpha"] == s["lora"]["alpha"]
-    assert table["tiny_qwen2vl_s"]["base"] is None
+    assert table[first]["base"] is None
 
 
 def test_run_settings_do_not_depend_on_key_order(demo):
@@ -70,9 +73,10 @@ def test_run_settings_do_not_depend_on_key_order(demo):
 
 def test_model_spec_points_tiny_models_at_results(demo):
     cfg = validate_config(demo)
-    spec = model_spec(cfg, "tiny_qwen2vl_s")
-    assert spec["path"] == "results/models/tiny_qwen2vl_s"
-    assert spec["device"] == "cpu" and spec["family"] == "qwen2_vl"
+    name = next(iter(cfg["models"]))
+    spec = model_spec(cfg, name)
+    assert spec["path"] == f"results/models/{name}"
+    assert spec["device"] == "cpu" and spec["family"] == cfg["models"][name]["family"]
 
 
 def test_real_model_needs_a_path(demo):

@@ -56,7 +56,8 @@ def test_tiny_build_is_a_complete_seeded_checkpoint(tmp_path):
     manifest = json.loads((a / TINY_MANIFEST).read_text())
     assert manifest["family"] == "qwen2_vl" and manifest["preset"] == "s" and manifest["seed"] == 0
     counts = manifest["parameters"]
-    assert counts["total"] == counts["vision"] + counts["language"] and 50_000 < counts["total"] < 1_000_000
+    assert counts["total"] == counts["vision"] + counts["projector"] + counts["language"]
+    assert 50_000 < counts["total"] < 1_000_000 and counts["projector"] > 0
     config = json.loads((a / "config.json").read_text())
     assert config["text_config"]["initializer_range"] == 0.1 and config["vision_config"]["initializer_range"] == 0.1
     assert config["text_config"]["vocab_size"] == manifest["vocab_size"]
@@ -91,3 +92,25 @@ def test_corpus_from_records_keeps_system_prompt_references_and_prompts():
     assert corpus_from_records(records, "Be a coach.") == expected
     with pytest.raises(RecordError, match=r"train.jsonl, record 1, field 'prompt'"):
         corpus_from_records([records[0], {"reference": "x"}], "s", source="train.jsonl")
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "videollama3", "nvila_lite", "mobile_videogpt"])
+def test_manifest_counts_follow_the_family_groups(tmp_path, family):
+    """Vision, projector and language counts come from each family's own module layout, not a name guess."""
+    from qvedbench.models import ModelSpec, load_adapter
+
+    folder = build_tiny_model(family, tmp_path / family, CORPUS, preset="s", seed=0)
+    counts = json.loads((folder / TINY_MANIFEST).read_text())["parameters"]
+    frames = 8 if family == "mobile_videogpt" else 4
+    adapter = load_adapter(ModelSpec(name="t", family=family, path=str(folder), device="cpu", frames=frames))
+    groups = adapter.trainable_groups()
+    params = dict(adapter.model.named_parameters())
+
+    def size(keys):
+        prefixes = tuple(m + "." for k in keys for m in groups.get(k, []))
+        return sum(p.numel() for n, p in params.items() if n.startswith(prefixes))
+
+    assert counts["total"] == adapter.parameter_counts()["total"]
+    assert counts["projector"] == size(["projector"]) > 0
+    assert counts["language"] == size(["language", "lm_head"]) > 0
+    assert counts["vision"] == counts["total"] - counts["projector"] - counts["language"] > 0

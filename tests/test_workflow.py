@@ -100,6 +100,7 @@ def test_full_plan_dry_run(tmp_path):
     cfg = yaml.safe_load(open(workdir_repo() / "config" / "config.yaml"))
     cfg["dataset"].update(annotations=[str(data / "annotations.json")], ground_truth=str(data / "ground_truth.json"),
                           video_root=str(data / "videos"))
+    cfg["questions"] = {}  # the spine's own plan; each question's tests plan its runs
     jobs = planned_jobs(tmp_path, write_config(tmp_path / "config.yaml", cfg))
     n_models = len(cfg["models"])
     assert n_models == 4

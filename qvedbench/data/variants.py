@@ -1,17 +1,28 @@
 """Test-set variants: the records inference runs on (``results/data/variants/{variant}.jsonl``).
 
 ``VARIANTS`` maps a variant name to a function ``(records, seed) -> records``; :func:`register_variant` adds
-more (degraded copies of the clips, say). Variant functions return new records and never modify their input.
+more. Variant functions return new records and never modify their input. Two parametrised families are
+recognised by name rather than registered:
+
+- temporal variants ``frames<F>_stride<S>``: the same clips with the per-record sampling overrides
+  ``sample_frames`` (frames shown) and ``sample_stride`` (source frames between them), which inference
+  honours in place of the model's own frame count;
+- degraded variants (``blur_7``, ``crf_40``, ``light_-40``, ``occl_black_20``; see :mod:`qvedbench.degrade`):
+  records pointing at degraded copies of the clips, written by :func:`write_degraded_variant`.
 """
 from __future__ import annotations
 
 import copy
 import os
 import random
+from pathlib import Path
 from typing import Callable
 
 from qvedbench.data.records import read_records
-from qvedbench.io import write_jsonl
+from qvedbench.degrade import clip_seed, degrade_video
+from qvedbench.io import RecordError, write_jsonl
+from qvedbench.variant_names import parse_degradation, parse_temporal_variant
+from qvedbench.video import probe
 
 VariantFn = Callable[[list[dict], int], list[dict]]
 VARIANTS: dict[str, VariantFn] = {}
@@ -93,10 +104,23 @@ def swapped(records: list[dict], seed: int) -> list[dict]:
     return out
 
 
+def temporal_records(records: list[dict], frames: int, stride: int) -> list[dict]:
+    """The records with ``sample_frames``/``sample_stride`` set: ``frames`` frames ``stride`` source frames
+    apart (the source frame rate divided by ``stride``), the window centred in the clip."""
+    if frames < 1 or stride < 1:
+        raise ValueError(f"frames and stride must be >= 1, got {frames} and {stride}")
+    return [{**copy.deepcopy(r), "sample_frames": frames, "sample_stride": stride} for r in records]
+
+
 def make_variant(test_records: list[dict], variant: str, seed: int) -> list[dict]:
-    """The records of ``variant`` built from the test records."""
+    """The records of ``variant`` built from the test records (registered names and temporal variants;
+    degraded variants need their videos written: :func:`write_degraded_variant`)."""
+    temporal = parse_temporal_variant(variant)
+    if temporal is not None:
+        return temporal_records(test_records, *temporal)
     if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(sorted(VARIANTS))}")
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(sorted(VARIANTS))}, "
+                         "frames<F>_stride<S>, and degraded variants (written by write_degraded_variant)")
     return VARIANTS[variant](test_records, seed)
 
 
@@ -105,3 +129,44 @@ def write_variant(test_jsonl: str | os.PathLike, variant: str, out_path: str | o
     records = make_variant(read_records(test_jsonl), variant, seed)
     write_jsonl(out_path, records)
     return records
+
+
+def degraded_video_path(record: dict, index: int, video_dir: str | os.PathLike, source: str) -> Path:
+    """Where the degraded copy of the record's clip goes: its ``video_rel`` (as ``.mp4``) under ``video_dir``."""
+    rel = Path(record.get("video_rel") or Path(record["video"]).name).with_suffix(".mp4")
+    if rel.is_absolute() or ".." in rel.parts:
+        raise RecordError(source, index, "video_rel", f"{str(rel)!r} must be a relative path inside the video root")
+    return Path(video_dir) / rel
+
+
+def write_degraded_variant(test_jsonl: str | os.PathLike, variant: str, video_dir: str | os.PathLike,
+                           out_path: str | os.PathLike, seed: int, *, reencode_crf: int = 0) -> list[dict]:
+    """Write a degraded copy of every test clip under ``video_dir`` and the variant's records to ``out_path``.
+
+    ``variant`` names the degradation (e.g. ``occl_black_20``); each clip is degraded with its own seed
+    derived from ``seed`` and its id. Records point at the copies and keep ``source_video``;
+    ``degradation`` holds ``{"type", "level"}``. Each video is written atomically and the records last, so
+    the records file only appears once every copy exists. A clip that cannot be read raises
+    :class:`RecordError` naming the test file, record index and ``video`` field.
+    """
+    degradation = parse_degradation(variant)
+    records = read_records(test_jsonl)
+    out, written = [], {}
+    for index, record in enumerate(records):
+        dst = degraded_video_path(record, index, video_dir, str(test_jsonl))
+        if dst in written:  # e.g. clip.avi and clip.mp4 side by side
+            raise RecordError(test_jsonl, index, "video_rel",
+                              f"its degraded copy {dst} would overwrite that of record {written[dst]}")
+        written[dst] = index
+        try:
+            degrade_video(record["video"], dst, degradation, clip_seed(seed, record["id"]), reencode_crf=reencode_crf)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise RecordError(test_jsonl, index, "video", f"cannot degrade {record['video']}: {exc}") from exc
+        info = probe(dst)
+        new = copy.deepcopy(record)
+        new.update(video=str(dst), source_video=record["video"], num_frames=info.num_frames, fps=info.fps,
+                   width=info.width, height=info.height,
+                   degradation={"type": degradation.kind, "level": degradation.level})
+        out.append(new)
+    write_jsonl(out_path, out)
+    return out

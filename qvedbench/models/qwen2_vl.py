@@ -12,14 +12,9 @@ rate Qwen2.5-VL was trained at) is used for every clip.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 from transformers import (
     AutoProcessor,
     Qwen2_5_VLConfig,
@@ -32,8 +27,21 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from qvedbench.device import apply_matmul_precision, resolve_attn_implementation, resolve_device, resolve_dtype
-from qvedbench.models.base import ModelSpec, VideoVLMAdapter
+from qvedbench.models.base import ModelSpec
+from qvedbench.models.common import (
+    END_OF_TEXT,
+    END_OF_TURN,
+    ChatMLAdapter,
+    append_answers,
+    check_videos,
+    checkpoint_kind,
+    has_processor,
+    load_record,
+    merge_lora,
+    pad_rows,
+    resolve_runtime,
+    text_batch,
+)
 from qvedbench.models.registry import register
 
 # family -> (model class, config class, processor class)
@@ -42,8 +50,6 @@ FAMILY_CLASSES = {
     "qwen2_5_vl": (Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLConfig, Qwen2_5_VLProcessor),
 }
 
-END_OF_TURN = "<|im_end|>"
-END_OF_TEXT = "<|endoftext|>"
 # The family's special tokens, in the order a tiny tokenizer assigns them ids.
 SPECIAL_TOKENS = (
     END_OF_TEXT,
@@ -77,7 +83,6 @@ CHAT_TEMPLATE = (
 LM_MODULE = "model.language_model"
 VISION_MODULE = "model.visual"
 PROJECTOR_MODULE = "model.visual.merger"
-LORA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 DEFAULT_VIDEO_FPS = 2.0
 
 
@@ -213,24 +218,6 @@ def tiny_processor(family: str, tokenizer, settings: dict[str, Any]):
 # -- the adapter -------------------------------------------------------------------------------------------------
 
 
-def _check_videos(videos: Sequence[np.ndarray], prompts: Sequence[str], answers: Sequence[str] | None) -> None:
-    if len(videos) != len(prompts) or (answers is not None and len(answers) != len(prompts)):
-        raise ValueError(
-            f"encode: got {len(videos)} videos, {len(prompts)} prompts"
-            + (f", {len(answers)} answers" if answers is not None else "")
-            + "; they must be equal"
-        )
-    if not prompts:
-        raise ValueError("encode: empty batch")
-    for i, video in enumerate(videos):
-        if not isinstance(video, np.ndarray) or video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
-            shape = getattr(video, "shape", None)
-            dtype = getattr(video, "dtype", type(video).__name__)
-            raise ValueError(f"encode: video {i} must be a (T, H, W, 3) uint8 array, got shape {shape} dtype {dtype}")
-        if len(video) == 0:
-            raise ValueError(f"encode: video {i} has no frames")
-
-
 def _even_frames(video: np.ndarray) -> np.ndarray:
     """Repeat the last frame when the count is odd: the vision tower consumes frames in pairs."""
     if len(video) % TEMPORAL_PATCH_SIZE:
@@ -238,36 +225,12 @@ def _even_frames(video: np.ndarray) -> np.ndarray:
     return video
 
 
-def _pad_rows(rows: list[list[int]], value: int, side: str) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    padded = [([value] * (width - len(r)) + r) if side == "left" else (r + [value] * (width - len(r))) for r in rows]
-    return torch.tensor(padded, dtype=torch.long)
-
-
-def _is_peft_checkpoint(folder: Path) -> bool:
-    return (folder / "adapter_config.json").is_file()
-
-
-def _has_processor(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in ("processor_config.json", "preprocessor_config.json"))
-
-
 @register
-class Qwen2VLAdapter(VideoVLMAdapter):
+class Qwen2VLAdapter(ChatMLAdapter):
     """Qwen2-VL / Qwen2.5-VL (``Qwen2VLForConditionalGeneration`` / ``Qwen2_5_VLForConditionalGeneration``)."""
 
     families = tuple(FAMILY_CLASSES)
-
-    def __init__(self, model, processor, spec: ModelSpec):
-        super().__init__(model, processor, spec)
-        tokenizer = processor.tokenizer
-        self.tokenizer = tokenizer
-        self.end_of_turn_id = tokenizer.convert_tokens_to_ids(END_OF_TURN)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.end_of_turn_id
-        stop = {self.end_of_turn_id, tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(END_OF_TEXT)}
-        self.stop_ids = sorted(i for i in stop if i is not None and i != tokenizer.unk_token_id)
-        # What load() resolved (device, dtype, attention kernel, checkpoint kind), for run records.
-        self.load_info: dict[str, Any] = {}
+    LM_MODULE = LM_MODULE
 
     # -- loading ---------------------------------------------------------------------------------------------
     @classmethod
@@ -283,48 +246,25 @@ class Qwen2VLAdapter(VideoVLMAdapter):
         runs as fast as the base model; the merged model is no longer a peft model). A checkpoint holding full
         weights (``config.json``) is loaded instead of the base, with its own processor if it saved one.
         """
-        device = resolve_device(spec.device, spec.name)
-        dtype = resolve_dtype(spec.precision, device, spec.name)
-        attn = resolve_attn_implementation(spec.attn_implementation, device, dtype, spec.name)
-        model_class = cls.model_class_for(spec)
-        apply_matmul_precision(spec.precision, device)
-
+        runtime = resolve_runtime(spec)
+        ckpt, kind = checkpoint_kind(spec.name, checkpoint)
         weights_path, revision, processor_path = spec.path, spec.revision, spec.path
-        ckpt = Path(checkpoint) if checkpoint else None
-        if ckpt is not None:
-            if not ckpt.is_dir():
-                raise FileNotFoundError(f"model '{spec.name}': checkpoint folder {ckpt} does not exist")
-            if not _is_peft_checkpoint(ckpt):
-                if not (ckpt / "config.json").is_file():
-                    raise FileNotFoundError(
-                        f"model '{spec.name}': checkpoint {ckpt} holds neither a peft adapter "
-                        "(adapter_config.json) nor full weights (config.json)"
-                    )
-                weights_path, revision = str(ckpt), None
-                if _has_processor(ckpt):
-                    processor_path = str(ckpt)
+        if kind == "full":
+            weights_path, revision = str(ckpt), None
+            if has_processor(ckpt):
+                processor_path = str(ckpt)
         common = dict(trust_remote_code=spec.trust_remote_code)
-        model = model_class.from_pretrained(
-            weights_path, dtype=dtype, attn_implementation=attn, revision=revision, **common
+        model = cls.model_class_for(spec).from_pretrained(
+            weights_path, dtype=runtime.dtype, attn_implementation=runtime.attn, revision=revision, **common
         )
-        if ckpt is not None and _is_peft_checkpoint(ckpt):
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(ckpt)).merge_and_unload()
+        if kind == "lora":
+            model = merge_lora(model, ckpt)
         processor = AutoProcessor.from_pretrained(
             processor_path, revision=spec.revision if processor_path == spec.path else None, **common
         )
-        model.to(device).eval()
+        model.to(runtime.device).eval()
         adapter = cls(model, processor, spec)
-        kind = None if ckpt is None else ("lora" if _is_peft_checkpoint(ckpt) else "full")
-        adapter.load_info = {
-            "device": str(device),
-            "precision": spec.precision,
-            "dtype": str(dtype).replace("torch.", ""),
-            "attn_implementation": attn,
-            "checkpoint": str(ckpt) if ckpt else None,
-            "checkpoint_kind": kind,
-        }
+        adapter.load_info = load_record(spec, runtime, ckpt, kind)
         return adapter
 
     # -- prompts and inputs ----------------------------------------------------------------------------------
@@ -368,7 +308,7 @@ class Qwen2VLAdapter(VideoVLMAdapter):
         The answer is tokenized on its own and appended to the prompt's tokens followed by ``<|im_end|>``, so
         the labelled tokens are exactly what greedy decoding must produce after the prompt.
         """
-        _check_videos(videos, prompts, answers)
+        check_videos(videos, prompts, answers)
         videos = [self.prepare_video(v) for v in videos]
         texts = [self.prompt_text(system, p) for p in prompts]
         batch = self.processor(
@@ -385,67 +325,17 @@ class Qwen2VLAdapter(VideoVLMAdapter):
         types = [batch["mm_token_type_ids"][i, :n].tolist() for i, n in enumerate(lengths)] if has_types else None
         labels = None
         if answers is not None:
-            answer_ids = [
-                self.tokenizer(a, add_special_tokens=False)["input_ids"] + [self.end_of_turn_id] for a in answers
-            ]
-            labels = [[-100] * len(p) + a for p, a in zip(ids, answer_ids)]
-            ids = [p + a for p, a in zip(ids, answer_ids)]
+            answer_ids = self.answer_ids(answers)
+            ids, labels = append_answers(ids, answer_ids)
             if types is not None:
                 types = [t + [0] * len(a) for t, a in zip(types, answer_ids)]
-        side = "left" if answers is None else "right"
         out = {k: v for k, v in batch.items() if k not in ("input_ids", "attention_mask", "mm_token_type_ids")}
-        out["input_ids"] = _pad_rows(ids, self.pad_id, side)
-        out["attention_mask"] = _pad_rows([[1] * len(r) for r in ids], 0, side)
+        out.update(text_batch(ids, self.pad_id, labels))
         if types is not None:
-            out["mm_token_type_ids"] = _pad_rows(types, 0, side)
-        if labels is not None:
-            out["labels"] = _pad_rows(labels, -100, side)
+            out["mm_token_type_ids"] = pad_rows(types, 0, "left" if labels is None else "right")
         return out
 
-    def _to_model(self, batch: dict[str, Any]) -> dict[str, Any]:
-        dtype = next(self.model.parameters()).dtype
-        moved = {}
-        for key, value in batch.items():
-            if isinstance(value, torch.Tensor):
-                value = value.to(self.device)
-                if value.is_floating_point() and key.startswith("pixel_values"):
-                    value = value.to(dtype)
-            moved[key] = value
-        return moved
-
-    @torch.inference_mode()
-    def generate(
-        self,
-        videos: Sequence[np.ndarray],
-        system: str,
-        prompts: Sequence[str],
-        max_new_tokens: int = 64,
-    ) -> list[str]:
-        batch = self._to_model(self.encode(videos, system, prompts))
-        output = self.model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            pad_token_id=self.pad_id,
-            eos_token_id=self.stop_ids,
-        )
-        new_tokens = output[:, batch["input_ids"].shape[1]:]
-        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        return [t.strip() for t in texts]
-
     # -- training hooks --------------------------------------------------------------------------------------
-    def lora_target_modules(self) -> list[str]:
-        """Full names of the language model's attention and MLP projections (the vision tower is excluded:
-        Qwen2.5-VL's vision MLP also has ``gate_proj``/``up_proj``/``down_proj``, so bare suffixes would
-        wrap it too). peft treats each entry as an exact module name."""
-        return [
-            name
-            for name, module in self.model.named_modules()
-            if name.startswith(LM_MODULE + ".") and name.rsplit(".", 1)[-1] in LORA_PROJECTIONS
-            and isinstance(module, torch.nn.Linear)
-        ]
-
     def trainable_groups(self) -> dict[str, list[str]]:
         """Module names of this transformers version's Qwen2-VL layout (a parameter belongs to an entry when
         its name starts with the entry plus ``.``).
@@ -466,20 +356,3 @@ class Qwen2VLAdapter(VideoVLMAdapter):
             "embeddings": [f"{LM_MODULE}.embed_tokens"],
             "lm_head": ["lm_head"],
         }
-
-    def save_checkpoint(self, model, out_dir: str) -> None:
-        """A peft model saves its adapter (and any ``modules_to_save``); a plain model saves full weights plus
-        the processor, so the folder loads on its own. The folder appears complete or not at all."""
-        out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
-            model.save_pretrained(tmp)
-            if not _is_peft_checkpoint(tmp):
-                self.processor.save_pretrained(tmp)
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
 
 from qvedbench.io import RecordError, write_json
+from qvedbench.models.base import ModelSpec
+from qvedbench.models.common import group_parameter_counts, save_folder_atomically
 from qvedbench.models.registry import adapter_class
 from qvedbench.models.tokenizer import train_tokenizer
 
@@ -61,7 +61,8 @@ def build_tiny_model(
 ) -> Path:
     """Build a seeded random ``family`` model of ``preset`` size into ``out_dir`` and return the folder.
 
-    Writes ``tiny_model.json`` (family, preset, seed, overrides, settings, vocabulary size, parameter counts).
+    Writes ``tiny_model.json`` (family, preset, seed, overrides, settings, vocabulary size, and parameter
+    counts: ``total``, ``vision``, ``projector`` and ``language``, by the family adapter's trainable groups).
     The same arguments give byte-identical weights. The folder appears complete or not at all.
     """
     module = family_module(family)
@@ -83,7 +84,9 @@ def build_tiny_model(
     model.generation_config.eos_token_id = [token_ids[module.END_OF_TURN], token_ids[module.END_OF_TEXT]]
     processor = module.tiny_processor(family, tokenizer, settings)
 
-    counts = _parameter_counts(model)
+    out = Path(out_dir)
+    adapter = adapter_class(family)(model, processor, ModelSpec(name=out.name, family=family, path=str(out)))
+    counts = group_parameter_counts(model, adapter.trainable_groups())
     manifest = {
         "family": family,
         "preset": preset,
@@ -93,25 +96,11 @@ def build_tiny_model(
         "vocab_size": len(tokenizer),
         "parameters": counts,
     }
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         write_json(tmp / TINY_MANIFEST, manifest)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+
+    save_folder_atomically(out, write)
     return out
-
-
-def _parameter_counts(model) -> dict[str, int]:
-    counts = {"total": 0, "vision": 0, "language": 0}
-    for name, param in model.named_parameters():
-        counts["total"] += param.numel()
-        counts["vision" if ".visual." in f".{name}" else "language"] += param.numel()
-    return counts

@@ -236,8 +236,13 @@ def write_results_summary(
     figures: Iterable[str | os.PathLike] | None = None,
     tables: Iterable[str | os.PathLike] | None = None,
     dataset_summary: str | os.PathLike | None = None,
+    sections: Iterable[str | os.PathLike] | None = None,
 ) -> str:
-    """Write RESULTS_SUMMARY.md from the given score files (paths or dicts) and return its text."""
+    """Write RESULTS_SUMMARY.md from the given score files (paths or dicts) and return its text.
+
+    ``sections`` are markdown fragments written by the research questions (one file each, starting with its
+    own ``##`` heading); they are appended in the order given.
+    """
     out_md = Path(out_md)
     scores = load_scores(score_jsons)
     level = next((s["config"]["ci"] for s in scores if s.get("config", {}).get("ci")), 0.95)
@@ -251,6 +256,8 @@ def write_results_summary(
         lines += _dataset_lines(dataset_summary, out_md)
     for model in sorted({s["model"] for s in scores}):
         lines += _model_section(model, [s for s in scores if s["model"] == model], train_stats)
+    for section in sections or []:
+        lines += [Path(section).read_text(encoding="utf-8").rstrip(), ""]
     for title, paths in (("Figures", figures), ("Tables", tables)):
         paths = list(paths or [])
         if paths:

@@ -13,4 +13,5 @@ write_results_summary(
     figures=list(snakemake.input.figures),
     tables=list(snakemake.input.tables),
     dataset_summary=snakemake.input.dataset_summary,
+    sections=list(snakemake.input.sections),
 )

@@ -7,20 +7,28 @@ folder or hub id, ``model_type: MobileVideoGPT_qwen``), which is mapped tensor b
 (:mod:`.checkpoint`). Frames: ``spec.frames`` must be a multiple of the chunk size (8); the published
 models were trained on 16 frames (two chunks) at 224 px, which is this family's default.
 
-The prompt layout, padding, label masking, generation and checkpoint saving are those of the Qwen2-VL adapter
-(both families use Qwen2 ChatML); only loading, the processor and the module names differ.
+The prompt layout, padding, label masking, generation and checkpoint saving are those of the shared ChatML adapter
+(:class:`qvedbench.models.common.ChatMLAdapter`); only loading, the processor and the module names differ.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 from transformers import AutoTokenizer
 
-from qvedbench.device import apply_matmul_precision, resolve_attn_implementation, resolve_device, resolve_dtype
 from qvedbench.models.base import ModelSpec
+from qvedbench.models.common import (
+    ChatMLAdapter,
+    append_answers,
+    check_videos,
+    checkpoint_kind,
+    load_record,
+    local_folder,
+    merge_lora,
+    resolve_runtime,
+    text_batch,
+)
 from qvedbench.models.mobile_videogpt.checkpoint import is_upstream_folder, load_upstream
 from qvedbench.models.mobile_videogpt.config import MobileVideoGPTConfig
 from qvedbench.models.mobile_videogpt.modeling import MobileVideoGPTForConditionalGeneration
@@ -32,7 +40,6 @@ from qvedbench.models.mobile_videogpt.processor import (
     VIDEO_TOKEN,
     MobileVideoGPTProcessor,
 )
-from qvedbench.models.qwen2_vl import Qwen2VLAdapter, _check_videos, _is_peft_checkpoint, _pad_rows
 from qvedbench.models.registry import register
 
 FAMILY = "mobile_videogpt"
@@ -43,7 +50,6 @@ __all__ = ["CHAT_TEMPLATE", "END_OF_TEXT", "END_OF_TURN", "SPECIAL_TOKENS", "Mob
 LM_MODULE = "model.language_model"
 PROJECTORS = ("model.context_projector", "model.video_projector")
 ENCODERS = ("model.context_encoder", "model.video_encoder")
-LORA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def model_classes(family: str = FAMILY) -> tuple[type, type, type]:
@@ -122,48 +128,30 @@ def tiny_processor(family: str, tokenizer, settings: dict[str, Any]) -> MobileVi
 # -- the adapter -------------------------------------------------------------------------------------------------
 
 
-def _local_folder(path: str, revision: str | None) -> Path:
-    """``path`` itself when it is a folder, else a hub snapshot of it at ``revision``."""
-    if Path(path).is_dir():
-        return Path(path)
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(repo_id=path, revision=revision))
-
-
 @register
-class MobileVideoGPTAdapter(Qwen2VLAdapter):
+class MobileVideoGPTAdapter(ChatMLAdapter):
     """Mobile-VideoGPT-0.5B / -1.5B (and tiny models of the same architecture)."""
 
     families = (FAMILY,)
+    LM_MODULE = LM_MODULE
 
     @classmethod
     def load(cls, spec: ModelSpec, checkpoint: str | None = None) -> "MobileVideoGPTAdapter":
         """Load ``spec.path`` (this package's format or the published one) plus ``checkpoint`` (a peft adapter,
         merged, or full weights saved by :meth:`save_checkpoint`) on the resolved device and precision."""
-        device = resolve_device(spec.device, spec.name)
-        dtype = resolve_dtype(spec.precision, device, spec.name)
-        attn = resolve_attn_implementation(spec.attn_implementation, device, dtype, spec.name)
-        apply_matmul_precision(spec.precision, device)
-        ckpt = Path(checkpoint) if checkpoint else None
-        if ckpt is not None and not ckpt.is_dir():
-            raise FileNotFoundError(f"model '{spec.name}': checkpoint folder {ckpt} does not exist")
-        lora = ckpt is not None and _is_peft_checkpoint(ckpt)
-        if ckpt is not None and not lora and not (ckpt / "config.json").is_file():
-            raise FileNotFoundError(f"model '{spec.name}': checkpoint {ckpt} holds neither a peft adapter "
-                                    "(adapter_config.json) nor full weights (config.json)")
-        base = _local_folder(spec.path, spec.revision)
-        weights = ckpt if ckpt is not None and not lora else base
+        runtime = resolve_runtime(spec)
+        dtype, attn = runtime.dtype, runtime.attn
+        ckpt, kind = checkpoint_kind(spec.name, checkpoint)
+        base = local_folder(spec.path, spec.revision)
+        weights = ckpt if kind == "full" else base
         if is_upstream_folder(weights):
             model = load_upstream(weights, MobileVideoGPTForConditionalGeneration, dtype)
             model.set_attn_implementation(attn)
         else:
             model = MobileVideoGPTForConditionalGeneration.from_pretrained(weights, dtype=dtype,
                                                                            attn_implementation=attn)
-        if lora:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(ckpt)).merge_and_unload()
+        if kind == "lora":
+            model = merge_lora(model, ckpt)
         processor_folder = weights if (weights / PROCESSOR_FILE).is_file() else base
         if (processor_folder / PROCESSOR_FILE).is_file():
             processor = MobileVideoGPTProcessor.from_pretrained(processor_folder)
@@ -176,14 +164,10 @@ class MobileVideoGPTAdapter(Qwen2VLAdapter):
             model.config.check_frame_count(spec.frames)
         except ValueError as exc:
             raise ValueError(f"model '{spec.name}': frames {spec.frames}: {exc}") from None
-        model.to(device).eval()
+        model.to(runtime.device).eval()
         adapter = cls(model, processor, spec)
-        adapter.load_info = {
-            "device": str(device), "precision": spec.precision, "dtype": str(dtype).replace("torch.", ""),
-            "attn_implementation": attn, "checkpoint": str(ckpt) if ckpt else None,
-            "checkpoint_kind": None if ckpt is None else ("lora" if lora else "full"),
-            "format": "upstream" if is_upstream_folder(weights) else "native",
-        }
+        adapter.load_info = load_record(spec, runtime, ckpt, kind,
+                                        format="upstream" if is_upstream_folder(weights) else "native")
         return adapter
 
     # -- prompts and inputs ----------------------------------------------------------------------------------
@@ -199,34 +183,14 @@ class MobileVideoGPTAdapter(Qwen2VLAdapter):
     ) -> dict[str, Any]:
         """Padded CPU tensors (left-padded prompts for generation; right-padded prompt + answer + ``<|im_end|>``
         with answer-only ``labels`` for training) and ``pixel_values_videos``."""
-        _check_videos(videos, prompts, answers)
+        check_videos(videos, prompts, answers)
         ids = [self.processor.prompt_ids(self.prompt_text(system, p), len(v)) for v, p in zip(videos, prompts)]
         labels = None
         if answers is not None:
-            answer_ids = [self.tokenizer(a, add_special_tokens=False)["input_ids"] + [self.end_of_turn_id]
-                          for a in answers]
-            labels = [[-100] * len(p) + a for p, a in zip(ids, answer_ids)]
-            ids = [p + a for p, a in zip(ids, answer_ids)]
-        side = "left" if answers is None else "right"
-        out = {
-            "input_ids": _pad_rows(ids, self.pad_id, side),
-            "attention_mask": _pad_rows([[1] * len(r) for r in ids], 0, side),
-            "pixel_values_videos": self.processor.frames(videos),
-        }
-        if labels is not None:
-            out["labels"] = _pad_rows(labels, -100, side)
-        return out
+            ids, labels = append_answers(ids, self.answer_ids(answers))
+        return {**text_batch(ids, self.pad_id, labels), "pixel_values_videos": self.processor.frames(videos)}
 
     # -- training hooks --------------------------------------------------------------------------------------
-    def lora_target_modules(self) -> list[str]:
-        """Full names of the language model's attention and MLP projections (CLIP's ``q_proj``... and
-        VideoMamba's projections are excluded)."""
-        return [
-            name for name, module in self.model.named_modules()
-            if name.startswith(LM_MODULE + ".") and name.rsplit(".", 1)[-1] in LORA_PROJECTIONS
-            and isinstance(module, torch.nn.Linear)
-        ]
-
     def trainable_groups(self) -> dict[str, list[str]]:
         """``projector`` (both ETPs), ``vision`` (CLIP and VideoMamba), ``language`` and, when the head is not
         tied to the embeddings, ``lm_head`` partition the parameters; ``language_blocks`` (one entry per

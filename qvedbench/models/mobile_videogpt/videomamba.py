@@ -52,9 +52,11 @@ def selective_scan_reference(u, delta, A, B, C, D, z, delta_bias):
     drive = (dt * u).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(1)  # (b, d, L, n)
     state = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
     outputs = []
-    for t in range(u.shape[-1]):
-        state = decay[:, :, t] * state + drive[:, :, t]
-        outputs.append(torch.einsum("bdn,bn->bd", state, C[:, :, t]))
+    # unbind, not indexing per step: the backward of one index allocates a zero gradient of the whole tensor,
+    # which made training quadratic in the sequence length.
+    for decay_t, drive_t, c_t in zip(decay.unbind(2), drive.unbind(2), C.unbind(2)):
+        state = decay_t * state + drive_t
+        outputs.append(torch.einsum("bdn,bn->bd", state, c_t))
     y = torch.stack(outputs, dim=-1) + u * D.float()[None, :, None]
     return (y * F.silu(z)).to(dtype)
 

@@ -23,8 +23,21 @@ import numpy as np
 import torch
 from transformers import Qwen2Config, SiglipVisionConfig
 
-from qvedbench.device import apply_matmul_precision, resolve_attn_implementation, resolve_device, resolve_dtype
 from qvedbench.models.base import ModelSpec
+from qvedbench.models.common import (
+    END_OF_TEXT,
+    END_OF_TURN,
+    ChatMLAdapter,
+    append_answers,
+    check_videos,
+    checkpoint_kind,
+    has_processor,
+    load_record,
+    local_folder,
+    merge_lora,
+    resolve_runtime,
+    text_batch,
+)
 from qvedbench.models.nvila_lite.checkpoint import (
     is_legacy_layout,
     is_published_hf_layout,
@@ -34,12 +47,9 @@ from qvedbench.models.nvila_lite.checkpoint import (
 from qvedbench.models.nvila_lite.config import NVILALiteConfig
 from qvedbench.models.nvila_lite.modeling import NVILALiteForConditionalGeneration
 from qvedbench.models.nvila_lite.processing import NVILALiteNativeProcessor, siglip_image_processor
-from qvedbench.models.qwen2_vl import Qwen2VLAdapter, _check_videos, _has_processor, _is_peft_checkpoint, _pad_rows
 from qvedbench.models.registry import register
 
 FAMILY = "nvila_lite"
-END_OF_TEXT = "<|endoftext|>"
-END_OF_TURN = "<|im_end|>"
 VIDEO_TOKEN = "<vila/video>"
 IMAGE_TOKEN = "<image>"
 # Qwen2's chat tokens plus the media tokens VILA adds to its tokenizer, in the order a tiny tokenizer assigns ids.
@@ -52,7 +62,6 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 LM_MODULE = "llm.model"
-LORA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 FRAME_SEPARATOR = "\n"
 
 
@@ -148,15 +157,6 @@ def tiny_processor(family: str, tokenizer, settings: dict[str, Any]) -> NVILALit
 # -- loading -------------------------------------------------------------------------------------------------------
 
 
-def _local_folder(path: str, revision: str | None) -> Path:
-    """``path`` itself when it is a folder, else the hub snapshot of that id at ``revision``."""
-    if Path(path).is_dir():
-        return Path(path)
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(path, revision=revision))
-
-
 def load_native_model(folder: Path, dtype: torch.dtype, attn: str) -> NVILALiteForConditionalGeneration:
     """Our model from any of the three folder layouts, in ``dtype`` with attention kernel ``attn``."""
     if is_legacy_layout(folder) or is_published_hf_layout(folder):
@@ -184,11 +184,12 @@ def _fill_media_token_ids(config: NVILALiteConfig, tokenizer, model_name: str) -
 
 
 @register
-class NVILALiteAdapter(Qwen2VLAdapter):
-    """NVILA-Lite (:class:`NVILALiteForConditionalGeneration`); generation, padding, device moves and checkpoint
-    saving are the Qwen2-VL adapter's (same Qwen2 chat tokens), prompts and video inputs are NVILA's."""
+class NVILALiteAdapter(ChatMLAdapter):
+    """NVILA-Lite (:class:`NVILALiteForConditionalGeneration`); generation, device moves, LoRA targets and
+    checkpoint saving are the shared ChatML adapter's (Qwen2 chat tokens), prompts and video inputs NVILA's."""
 
     families = (FAMILY,)
+    LM_MODULE = LM_MODULE
 
     def __init__(self, model, processor, spec: ModelSpec):
         super().__init__(model, processor, spec)
@@ -198,31 +199,17 @@ class NVILALiteAdapter(Qwen2VLAdapter):
     @classmethod
     def load(cls, spec: ModelSpec, checkpoint: str | None = None) -> "NVILALiteAdapter":
         """Load ``spec.path`` (any layout) plus ``checkpoint`` (a peft adapter, merged, or full weights)."""
-        device = resolve_device(spec.device, spec.name)
-        dtype = resolve_dtype(spec.precision, device, spec.name)
-        attn = resolve_attn_implementation(spec.attn_implementation, device, dtype, spec.name)
-        apply_matmul_precision(spec.precision, device)
-
-        base = _local_folder(spec.path, spec.revision)
+        runtime = resolve_runtime(spec)
+        base = local_folder(spec.path, spec.revision)
+        ckpt, kind = checkpoint_kind(spec.name, checkpoint)
         weights, processor_folder = base, base
-        ckpt = Path(checkpoint) if checkpoint else None
-        if ckpt is not None:
-            if not ckpt.is_dir():
-                raise FileNotFoundError(f"model '{spec.name}': checkpoint folder {ckpt} does not exist")
-            if not _is_peft_checkpoint(ckpt):
-                if not (ckpt / "config.json").is_file():
-                    raise FileNotFoundError(
-                        f"model '{spec.name}': checkpoint {ckpt} holds neither a peft adapter "
-                        "(adapter_config.json) nor full weights (config.json)"
-                    )
-                weights = ckpt
-                if _has_processor(ckpt):
-                    processor_folder = ckpt
-        model = load_native_model(weights, dtype, attn)
-        if ckpt is not None and _is_peft_checkpoint(ckpt):
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(ckpt)).merge_and_unload()
+        if kind == "full":
+            weights = ckpt
+            if has_processor(ckpt):
+                processor_folder = ckpt
+        model = load_native_model(weights, runtime.dtype, runtime.attn)
+        if kind == "lora":
+            model = merge_lora(model, ckpt)
         legacy = is_legacy_layout(processor_folder)
         processor = NVILALiteNativeProcessor.from_pretrained(
             str(processor_folder / "vision_tower") if legacy else str(processor_folder),
@@ -230,16 +217,9 @@ class NVILALiteAdapter(Qwen2VLAdapter):
             tokenizer_folder=str(processor_folder / "llm") if legacy else None,
         )
         _fill_media_token_ids(model.config, processor.tokenizer, spec.name)
-        model.to(device).eval()
+        model.to(runtime.device).eval()
         adapter = cls(model, processor, spec)
-        adapter.load_info = {
-            "device": str(device),
-            "precision": spec.precision,
-            "dtype": str(dtype).replace("torch.", ""),
-            "attn_implementation": attn,
-            "checkpoint": str(ckpt) if ckpt else None,
-            "checkpoint_kind": None if ckpt is None else ("lora" if _is_peft_checkpoint(ckpt) else "full"),
-        }
+        adapter.load_info = load_record(spec, runtime, ckpt, kind)
         return adapter
 
     # -- prompts and inputs ----------------------------------------------------------------------------------
@@ -277,7 +257,7 @@ class NVILALiteAdapter(Qwen2VLAdapter):
     ) -> dict[str, Any]:
         """Padded CPU tensors (``input_ids``, ``attention_mask``, ``pixel_values_videos``, and ``labels`` with
         answers): left padding for generation, right padding with the answer plus ``<|im_end|>`` labelled."""
-        _check_videos(videos, prompts, answers)
+        check_videos(videos, prompts, answers)
         videos = [self._padded_frames(v) for v in videos]
         if len({len(v) for v in videos}) > 1:
             counts = [len(v) for v in videos]
@@ -285,31 +265,10 @@ class NVILALiteAdapter(Qwen2VLAdapter):
         ids = [self._prompt_ids(system, p, len(v)) for v, p in zip(videos, prompts)]
         labels = None
         if answers is not None:
-            answer_ids = [
-                self.tokenizer(a, add_special_tokens=False)["input_ids"] + [self.end_of_turn_id] for a in answers
-            ]
-            labels = [[-100] * len(p) + a for p, a in zip(ids, answer_ids)]
-            ids = [p + a for p, a in zip(ids, answer_ids)]
-        side = "left" if answers is None else "right"
-        out = {
-            "input_ids": _pad_rows(ids, self.pad_id, side),
-            "attention_mask": _pad_rows([[1] * len(r) for r in ids], 0, side),
-            "pixel_values_videos": self.processor.frames_to_pixels(videos),
-        }
-        if labels is not None:
-            out["labels"] = _pad_rows(labels, -100, side)
-        return out
+            ids, labels = append_answers(ids, self.answer_ids(answers))
+        return {**text_batch(ids, self.pad_id, labels), "pixel_values_videos": self.processor.frames_to_pixels(videos)}
 
     # -- training hooks --------------------------------------------------------------------------------------
-    def lora_target_modules(self) -> list[str]:
-        """Full names of the LLM's attention and MLP projections (never the vision tower or projector)."""
-        return [
-            name
-            for name, module in self.model.named_modules()
-            if name.startswith(LM_MODULE + ".") and name.rsplit(".", 1)[-1] in LORA_PROJECTIONS
-            and isinstance(module, torch.nn.Linear)
-        ]
-
     def trainable_groups(self) -> dict[str, list[str]]:
         """``projector``, ``vision`` and ``language`` partition the parameters (the tied output head is the
         input embedding); ``language_blocks`` (decoder layers in order), ``embeddings`` and ``lm_head`` (present

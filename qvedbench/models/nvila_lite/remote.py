@@ -20,10 +20,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from qvedbench.device import apply_matmul_precision, resolve_attn_implementation, resolve_device, resolve_dtype
 from qvedbench.models.base import ModelSpec
-from qvedbench.models.nvila_lite.adapter import END_OF_TURN, NVILALiteAdapter, _local_folder
-from qvedbench.models.qwen2_vl import _check_videos, _pad_rows
+from qvedbench.models.common import append_answers, check_videos, local_folder, resolve_runtime, text_batch
+from qvedbench.models.nvila_lite.adapter import NVILALiteAdapter
 from qvedbench.models.registry import register
 
 REMOTE_FAMILY = "nvila_lite_remote"
@@ -64,11 +63,9 @@ class NVILALiteRemoteAdapter(NVILALiteAdapter):
         require_remote_code(spec)
         from transformers import AutoModel, AutoProcessor
 
-        device = resolve_device(spec.device, spec.name)
-        dtype = resolve_dtype(spec.precision, device, spec.name)
-        attn = resolve_attn_implementation(spec.attn_implementation, device, dtype, spec.name)
-        apply_matmul_precision(spec.precision, device)
-        folder = _local_folder(spec.path, spec.revision)
+        runtime = resolve_runtime(spec)
+        device, dtype, attn = runtime.device, runtime.dtype, runtime.attn
+        folder = local_folder(spec.path, spec.revision)
         common = dict(trust_remote_code=True)
         model = AutoModel.from_pretrained(str(folder), dtype=dtype, attn_implementation=attn, **common)
         if checkpoint:
@@ -95,7 +92,7 @@ class NVILALiteRemoteAdapter(NVILALiteAdapter):
 
     def encode(self, videos: Sequence[np.ndarray], system: str, prompts: Sequence[str],
                answers: Sequence[str] | None = None) -> dict[str, Any]:
-        _check_videos(videos, prompts, answers)
+        check_videos(videos, prompts, answers)
         rows, media = [], []
         for video, prompt in zip(videos, prompts):
             inputs = self.processor.apply_chat_template(
@@ -107,18 +104,9 @@ class NVILALiteRemoteAdapter(NVILALiteAdapter):
             media.append(inputs)
         labels = None
         if answers is not None:
-            end = self.processor.tokenizer.convert_tokens_to_ids(END_OF_TURN)
-            answer_ids = [self.processor.tokenizer(a, add_special_tokens=False)["input_ids"] + [end] for a in answers]
-            labels = [[-100] * len(r) + a for r, a in zip(rows, answer_ids)]
-            rows = [r + a for r, a in zip(rows, answer_ids)]
-        side = "left" if answers is None else "right"
-        out: dict[str, Any] = {
-            "input_ids": _pad_rows(rows, self.pad_id, side),
-            "attention_mask": _pad_rows([[1] * len(r) for r in rows], 0, side),
-        }
+            rows, labels = append_answers(rows, self.answer_ids(answers))
+        out: dict[str, Any] = text_batch(rows, self.pad_id, labels)
         for key in media[0]:
             values = [m[key] for m in media]
             out[key] = torch.cat(values) if isinstance(values[0], torch.Tensor) else [v for vs in values for v in vs]
-        if labels is not None:
-            out["labels"] = _pad_rows(labels, -100, side)
         return out

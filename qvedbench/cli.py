@@ -32,8 +32,9 @@ def _cmd_tiny_model(args: argparse.Namespace) -> int:
 
 def _cmd_config(args: argparse.Namespace) -> int:
     from qvedbench.config import load_config
+    from qvedbench.secrets import redact
 
-    print(yaml.safe_dump(load_config(*args.configfile), sort_keys=False), end="")
+    print(yaml.safe_dump(redact(load_config(*args.configfile)), sort_keys=False), end="")
     return 0
 
 

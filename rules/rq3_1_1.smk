@@ -31,6 +31,7 @@ if config["questions"]["rq3_1_1"]["enabled"]:
         params:
             spec=model_spec,
             system_prompt=config["prompt"]["system"],
+            torch_threads=THREADS["infer"],
             config_name="default",
             settings={
                 "batch_size": 1,
@@ -41,7 +42,8 @@ if config["questions"]["rq3_1_1"]["enabled"]:
                 "max_new_tokens": RQ3_1_1["max_new_tokens"],
                 "sample_interval_s": RQ3_1_1["sample_interval_s"],
             },
-        threads: THREADS["infer"]
+        # all of the machine's cores, so no other job runs beside a measurement (torch uses torch_threads)
+        threads: workflow.cores
         resources:
             **stage_resources("infer"),
         log:

@@ -35,6 +35,7 @@ if config["questions"]["rq3_1_2"]["enabled"]:
         params:
             spec=model_spec,
             system_prompt=config["prompt"]["system"],
+            torch_threads=THREADS["infer"],
             config_name=lambda wildcards: f"batch{wildcards.batch}",
             settings=lambda wildcards: {
                 "batch_size": int(wildcards.batch),
@@ -46,7 +47,8 @@ if config["questions"]["rq3_1_2"]["enabled"]:
                 "sample_interval_s": RQ3_1_2["sample_interval_s"],
                 "memory_cap_mb": RQ3_1_2["memory_cap_mb"],
             },
-        threads: THREADS["infer"]
+        # all of the machine's cores, so no other job runs beside a measurement (torch uses torch_threads)
+        threads: workflow.cores
         resources:
             **stage_resources("infer"),
         log:

@@ -14,7 +14,7 @@ with gpu_slot(snakemake.resources.get("gpu", 0)):
         snakemake.input.get("checkpoint"),
         read_records(snakemake.input.records),
         system_prompt=snakemake.params.system_prompt,
-        threads=snakemake.threads,
+        threads=snakemake.params.torch_threads,
         **snakemake.params.settings,
     )
 result["config"] = snakemake.params.config_name

@@ -30,6 +30,8 @@ dry-run: setup
 benchmarks: setup
 	$(PY) benchmarks/bench_frame_sampling.py
 	$(PY) benchmarks/bench_infer_batch.py
+	$(PY) benchmarks/bench_families.py
+	$(PY) benchmarks/bench_profiler.py
 
 clean-results:
 	rm -rf results/synth results/data results/models results/runs results/predictions results/scores \

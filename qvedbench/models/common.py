@@ -265,3 +265,16 @@ class ChatMLAdapter(VideoVLMAdapter):
                 self.processor.save_pretrained(tmp)
 
         save_folder_atomically(out_dir, write)
+
+
+def preset_settings(presets: dict[str, dict[str, Any]], preset: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``presets[preset]`` with ``overrides`` applied; an unknown preset or override key is an error."""
+    if preset not in presets:
+        raise ValueError(f"unknown tiny preset '{preset}'; known: {', '.join(presets)}")
+    settings = dict(presets[preset])
+    unknown = set(overrides or {}) - set(settings)
+    if unknown:
+        raise ValueError(f"unknown tiny-model override(s) {sorted(unknown)}; known: {sorted(settings)}")
+    settings.update(overrides or {})
+    return settings
+

@@ -39,6 +39,7 @@ from qvedbench.models.common import (
     load_record,
     merge_lora,
     pad_rows,
+    preset_settings,
     resolve_runtime,
     text_batch,
 )
@@ -110,13 +111,7 @@ TEMPORAL_PATCH_SIZE = 2
 
 def tiny_settings(preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The tiny preset's knobs with ``overrides`` applied (unknown keys are an error)."""
-    if preset not in TINY_PRESETS:
-        raise ValueError(f"unknown tiny preset '{preset}'; known: {', '.join(TINY_PRESETS)}")
-    settings = dict(TINY_PRESETS[preset])
-    unknown = set(overrides or {}) - set(settings)
-    if unknown:
-        raise ValueError(f"unknown tiny-model override(s) {sorted(unknown)}; known: {sorted(settings)}")
-    settings.update(overrides or {})
+    settings = preset_settings(TINY_PRESETS, preset, overrides)
     head_dim, rest = divmod(settings["hidden_size"], settings["num_heads"])
     if rest or head_dim % 2:
         raise ValueError("tiny model: hidden_size must be num_heads times an even head size")

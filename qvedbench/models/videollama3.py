@@ -39,6 +39,7 @@ from transformers.utils import cached_file
 
 from qvedbench.io import read_json
 from qvedbench.models.base import ModelSpec
+from qvedbench.models.common import preset_settings
 from qvedbench.models.qwen2_vl import LM_MODULE, Qwen2VLAdapter
 from qvedbench.models.registry import register
 
@@ -178,13 +179,7 @@ TINY_PRESETS: dict[str, dict[str, Any]] = {
 
 def tiny_settings(preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The tiny preset's knobs with ``overrides`` applied (unknown keys are an error)."""
-    if preset not in TINY_PRESETS:
-        raise ValueError(f"unknown tiny preset '{preset}'; known: {', '.join(TINY_PRESETS)}")
-    settings = dict(TINY_PRESETS[preset])
-    unknown = set(overrides or {}) - set(settings)
-    if unknown:
-        raise ValueError(f"unknown tiny-model override(s) {sorted(unknown)}; known: {sorted(settings)}")
-    settings.update(overrides or {})
+    settings = preset_settings(TINY_PRESETS, preset, overrides)
     if settings["hidden_size"] % settings["num_heads"] or settings["vision_hidden_size"] % settings["vision_heads"]:
         raise ValueError("tiny model: hidden sizes must be multiples of their head counts")
     vision_head_dim = settings["vision_hidden_size"] // settings["vision_heads"]

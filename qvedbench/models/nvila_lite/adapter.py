@@ -35,6 +35,7 @@ from qvedbench.models.common import (
     load_record,
     local_folder,
     merge_lora,
+    preset_settings,
     resolve_runtime,
     text_batch,
 )
@@ -85,13 +86,7 @@ TINY_PRESETS: dict[str, dict[str, Any]] = {
 
 def tiny_settings(preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The tiny preset's knobs with ``overrides`` applied (unknown keys are an error)."""
-    if preset not in TINY_PRESETS:
-        raise ValueError(f"unknown tiny preset '{preset}'; known: {', '.join(TINY_PRESETS)}")
-    settings = dict(TINY_PRESETS[preset])
-    unknown = set(overrides or {}) - set(settings)
-    if unknown:
-        raise ValueError(f"unknown tiny-model override(s) {sorted(unknown)}; known: {sorted(settings)}")
-    settings.update(overrides or {})
+    settings = preset_settings(TINY_PRESETS, preset, overrides)
     if settings["hidden_size"] % settings["num_heads"] or (settings["hidden_size"] // settings["num_heads"]) % 2:
         raise ValueError("tiny model: hidden_size must be num_heads times an even head size")
     if settings["resolution"] % settings["patch_size"]:

@@ -49,15 +49,29 @@ def benchmark_path(rule_name, *parts):
 
 
 def stage_resources(stage):
-    """Snakemake resources of a stage's jobs from the config's `resources` section; the Slurm executor maps
-    them to sbatch options (gpu and gpu_model -> --gpus, mem_mb -> --mem, runtime -> --time,
-    cpus_per_task -> --cpus-per-task)."""
+    """Snakemake resources of a stage's jobs (rules with a {model} wildcard): the config's `resources` section,
+    overridden per model by `models.<name>.resources.<stage>`. The Slurm executor maps them to sbatch options
+    (gpu and gpu_model -> --gpus, mem_mb -> --mem, runtime -> --time, cpus_per_task -> --cpus-per-task)."""
     res = config["resources"]
-    out = {"mem_mb": res["mem_mb"][stage], "runtime": res["runtime"][stage], "cpus_per_task": THREADS[stage]}
-    if res["gpu"].get(stage):
-        out["gpu"] = res["gpu"][stage]
-        if res["gpu_model"].get(stage):
-            out["gpu_model"] = res["gpu_model"][stage]
+    defaults = {"mem_mb": res["mem_mb"][stage], "runtime": res["runtime"][stage],
+                "gpu": res["gpu"].get(stage, 0), "gpu_model": res["gpu_model"].get(stage)}
+    own = {m: config["models"][m]["resources"][stage] for m in MODELS}
+
+    def per_model(key):
+        def value(wildcards):
+            chosen = own[wildcards.model].get(key)
+            return defaults[key] if chosen is None else chosen
+
+        return value
+
+    out = {"mem_mb": per_model("mem_mb"), "runtime": per_model("runtime"), "cpus_per_task": THREADS[stage]}
+    # gpu / gpu_model only when some model asks for a GPU in this stage, so CPU-only plans request none
+    if defaults["gpu"] or any(o.get("gpu") for o in own.values()):
+        out["gpu"] = per_model("gpu")
+        if defaults["gpu_model"] or any(o.get("gpu_model") for o in own.values()):
+            gpus, gpu_model = per_model("gpu"), per_model("gpu_model")
+            # "" (no GPU type) for a job without GPUs: the executor would otherwise ask for --gpus=<type>:0
+            out["gpu_model"] = lambda wildcards: (gpu_model(wildcards) or "") if gpus(wildcards) else ""
     return out
 
 

@@ -111,3 +111,30 @@ def test_dry_run_with_the_slurm_profile(tmp_path, spelling):
     assert "mem_mb=3000" in evaluate and "runtime=20" in evaluate and "gpu" not in evaluate
     # Rules without resources in the config get the profile's default-resources.
     assert "mem_mb=4000" in _job_resources(out, "data_prepare")
+
+
+def test_per_model_resources_override_the_stage(tmp_path):
+    """models.<name>.resources.<stage> overrides the top-level resources for that model's jobs only."""
+    import re
+    import subprocess
+
+    import yaml
+
+    from workflow_helpers import SNAKEFILE, SNAKEMAKE, reduced_demo_config, write_config
+
+    cfg = reduced_demo_config()
+    first = next(iter(cfg["models"]))
+    other = dict(cfg["models"][first])
+    cfg["models"]["second"] = {**other, "tiny": {"preset": "s", "seed": 1}}
+    cfg["models"][first]["resources"] = {"train": {"mem_mb": 12345, "runtime": 77, "gpu": 1, "gpu_model": "h100"}}
+    cfg["resources"] = {"mem_mb": {"train": 2000}}
+    configfile = write_config(tmp_path / "config.yaml", cfg)
+    out = subprocess.run([str(SNAKEMAKE), "train", "-n", "--snakefile", str(SNAKEFILE), "--directory", str(tmp_path),
+                          "--configfile", str(configfile)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr + out.stdout
+    jobs = [block for block in (out.stdout + out.stderr).split("rule train_lora:")[1:]]
+    by_model = {re.search(r"wildcards: model=([^,\s]+)", b).group(1): b for b in jobs}
+    assert "mem_mb=12345" in by_model[first] and "runtime=77" in by_model[first]
+    assert "gpu=1" in by_model[first] and "gpu_model=h100" in by_model[first]
+    assert "mem_mb=2000" in by_model["second"] and "gpu=0" in by_model["second"]
+    assert "gpu_model=h100" not in by_model["second"]

@@ -25,7 +25,7 @@ test: setup
 	$(PY) -m pytest -q
 
 dry-run: setup
-	$(SNAKEMAKE) -n --quiet rules --configfile config/config.yaml all
+	$(SNAKEMAKE) all -n --quiet rules --configfile config/config.yaml
 
 benchmarks: setup
 	$(PY) benchmarks/bench_frame_sampling.py

@@ -30,6 +30,16 @@ def _cmd_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert_videollama3(args: argparse.Namespace) -> int:
+    import torch
+
+    from qvedbench.models.videollama3_convert import convert_checkpoint
+
+    dtype = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    print(convert_checkpoint(args.src, args.dst, revision=args.revision, dtype=dtype))
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from qvedbench.config import load_config
     from qvedbench.secrets import redact
@@ -63,6 +73,14 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from qvedbench.runs import format_plan, plan_runs
 
     print(format_plan(plan_runs(load_config(*args.configfile))), end="")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from qvedbench.plan import format_summary, plan_costs
+
+    summary = plan_costs(args.configfile, workdir=args.directory, snakefile=args.snakefile, targets=args.targets)
+    print(format_summary(summary), end="")
     return 0
 
 
@@ -132,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab-size", type=int, default=1024)
     p.set_defaults(func=_cmd_tiny_model)
 
+    p = sub.add_parser("convert-videollama3",
+                       help="write an upstream VideoLLaMA3 checkpoint (model_type videollama3_qwen2) as a "
+                            "transformers-native folder, without running the checkpoint's code")
+    p.add_argument("src", help="upstream checkpoint: a local folder or a hub id (e.g. DAMO-NLP-SG/VideoLLaMA3-2B)")
+    p.add_argument("dst", help="output folder (replaced atomically)")
+    p.add_argument("--revision", default=None, help="hub revision (commit) of SRC")
+    p.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="weight dtype of the output (auto: the checkpoint's own)")
+    p.set_defaults(func=_cmd_convert_videollama3)
+
     p = sub.add_parser("config", help="validate config files and print the resolved configuration")
     p.add_argument("configfile", nargs="+")
     p.set_defaults(func=_cmd_config)
@@ -144,6 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and the run it shares training with (runs with equal settings train once)")
     p.add_argument("configfile", nargs="+")
     p.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("plan", help="cost preview: device-hours of the pending jobs per question and model, from a "
+                                    "Snakemake dry run, measured throughput (profiles, benchmarks, train_stats) "
+                                    "or the per-family throughput assumed in config")
+    p.add_argument("configfile", nargs="+")
+    p.add_argument("--directory", default=".", help="the workflow's working directory (where results/ lives)")
+    p.add_argument("--snakefile", default=None, help="the Snakefile (default: the one beside this package)")
+    p.add_argument("--targets", nargs="+", default=["all"], help="targets of the dry run (default: all)")
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("install-profile",
                        help="copy a Snakemake profile of profiles/ to the user's Snakemake config folder, "

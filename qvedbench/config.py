@@ -100,6 +100,12 @@ def _check_consistency(config: dict) -> None:
                 f"config key 'models.{name}.revision': trust_remote_code runs the checkpoint's own Python code; "
                 f"pin the revision (the commit hash) of {model['path']} whose code you have reviewed"
             )
+        device_map = model.get("device_map")
+        if device_map and device_map != "cpu" and config.get("device") == "cpu":
+            raise ConfigError(
+                f"config key 'models.{name}.device_map': '{device_map}' places weights on a GPU but device is "
+                "cpu; set device_map: null (or cpu)"
+            )
 
 
 def load_config(*paths: str | Path) -> dict:
@@ -162,6 +168,8 @@ def model_spec(config: dict, name: str) -> dict:
         "trust_remote_code": model["trust_remote_code"],
         "revision": model["revision"],
         "extra": model["extra"],
+        # Only when set, so existing runs' params (and their outputs) stay unchanged.
+        **({"device_map": model["device_map"]} if model.get("device_map") else {}),
     })
 
 

@@ -80,6 +80,69 @@ def resolve_dtype(precision: str, device: torch.device, model_name: str | None =
     return _DTYPES[precision]
 
 
+def accelerate_available() -> bool:
+    """Whether ``accelerate`` (which transformers needs for ``device_map``) is importable."""
+    return importlib.util.find_spec("accelerate") is not None
+
+
+def resolve_device_map(
+    requested: str | None,
+    device: torch.device,
+    model_name: str | None = None,
+    *,
+    allow_auto: bool = True,
+) -> str | None:
+    """Check a model's ``device_map`` against its resolved ``device``; return the value ``from_pretrained`` gets.
+
+    ``None`` (the default) loads the weights and then moves the model to ``device``. A single device (``cpu``,
+    ``cuda``, ``cuda:N``) places the weights there while loading; it must be the device the model runs on.
+    ``auto`` lets accelerate place the weights on the (one) visible GPU, spilling to CPU memory only when they
+    do not fit; it needs a CUDA device and a loader that goes through transformers (``allow_auto``). Every
+    device map needs the ``accelerate`` package.
+    """
+    if requested is None or str(requested).strip() == "":
+        return None
+    text = str(requested).strip().lower()
+    device = torch.device(device)
+    if not accelerate_available():
+        raise DeviceConfigError(
+            f"{_who(model_name)}device_map '{text}' needs the accelerate package (pip install accelerate), "
+            "or set device_map: null"
+        )
+    if text == "auto":
+        if device.type != "cuda":
+            raise DeviceConfigError(
+                f"{_who(model_name)}device_map 'auto' places weights on a GPU but the model runs on "
+                f"{device} (device: cpu, or no CUDA here); set device_map: null"
+            )
+        if not allow_auto:
+            raise DeviceConfigError(
+                f"{_who(model_name)}device_map 'auto' is not supported by this model family's loader (it builds "
+                f"the model itself rather than through transformers' from_pretrained); use device_map: {device} "
+                "or null"
+            )
+        return "auto"
+    if text != "cpu" and text != "cuda" and not text.startswith("cuda:"):
+        raise DeviceConfigError(
+            f"{_who(model_name)}unknown device_map '{requested}'; use null, auto, cpu, cuda or cuda:N"
+        )
+    try:
+        mapped = torch.device(text)
+    except RuntimeError:
+        raise DeviceConfigError(
+            f"{_who(model_name)}unknown device_map '{requested}'; use null, auto, cpu, cuda or cuda:N"
+        ) from None
+    if mapped.type == "cuda" and mapped.index is None:
+        mapped = torch.device("cuda", device.index or 0) if device.type == "cuda" else torch.device("cuda", 0)
+    target = device if device.type == "cpu" or device.index is not None else torch.device("cuda", 0)
+    if mapped != target:
+        raise DeviceConfigError(
+            f"{_who(model_name)}device_map '{requested}' disagrees with the device the model runs on ({device}); "
+            "set device_map to that device, or to null"
+        )
+    return str(mapped)
+
+
 def apply_matmul_precision(precision: str, device: torch.device) -> None:
     """On CUDA, switch fp32 matmuls to TF32 for ``tf32`` and back to full fp32 for ``fp32`` (process-wide).
 

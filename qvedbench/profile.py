@@ -27,6 +27,11 @@ memory-over-time series; peaks come from the samples on the CPU and from torch's
 Running out of memory (``torch.cuda.OutOfMemoryError``, ``MemoryError``, or the optional ``memory_cap_mb`` on
 the sampled memory, which lets a CPU run simulate a smaller device) is a result, not a crash: the profile is
 returned with ``status: "oom"`` and the message.
+
+Records of a test-set variant carry per-record overrides (``sample_frames``, ``sample_stride``,
+``sample_resolution``; :mod:`qvedbench.data.variants`) that the profiler honours as inference does. A frame
+count or size the model refuses (``ValueError``, e.g. Mobile-VideoGPT's multiples of 8) is then a result too:
+``status: "unsupported"`` with the reason.
 """
 from __future__ import annotations
 
@@ -41,8 +46,8 @@ import psutil
 import torch
 
 from qvedbench.device import describe_device, set_threads
+from qvedbench.infer import SAMPLING_OVERRIDES, record_frames, variant_spec
 from qvedbench.models import ModelSpec, load_adapter
-from qvedbench.train.data import clip_frames
 from qvedbench.video import VideoReadError
 
 MB = 2**20
@@ -298,7 +303,7 @@ def profile_adapter(adapter, records: Sequence[dict], *, system_prompt: str, bat
     """Profile a loaded adapter (see the module docstring); returns the JSON-ready profile without model info.
 
     ``decode_clip(record)`` defaults to the clip sampling inference uses at ``adapter.spec``'s frames and
-    resolution. ``memory_probe`` is what the sampler reads (the cap applies to it on the CPU, to CUDA allocated
+    resolution (a record's own ``sample_*`` overrides first). ``memory_probe`` is what the sampler reads (the cap applies to it on the CPU, to CUDA allocated
     memory on a GPU).
     """
     if batch_size < 1 or min_samples < 1 or warmup < 0 or min_seconds < 0:
@@ -308,7 +313,8 @@ def profile_adapter(adapter, records: Sequence[dict], *, system_prompt: str, bat
     device = adapter.device
     clock = clock or clock_for(device)
     spec = adapter.spec
-    decode_clip = decode_clip or (lambda record: clip_frames(record, spec.frames, spec.resolution))
+    decode_clip = decode_clip or (lambda record: record_frames(record, spec.frames, spec.resolution))
+    overridden = any(key in record for record in records for key in SAMPLING_OVERRIDES)
     cuda_device = device if device.type == "cuda" else None
     if cuda_device is not None:
         torch.cuda.empty_cache()
@@ -333,6 +339,11 @@ def profile_adapter(adapter, records: Sequence[dict], *, system_prompt: str, bat
                 measured += iteration["e2e"]
         except (VideoReadError, OSError) as exc:
             raise RuntimeError(f"profile: a clip could not be decoded: {exc}") from exc
+        except ValueError as exc:
+            # a variant's frame count or size the model (or the clips) cannot take: recorded, not a crash
+            if not overridden:
+                raise
+            status, error = "unsupported", f"ValueError: {exc}"
         except BaseException as exc:  # noqa: BLE001 - only out-of-memory is a result; anything else re-raises
             if not _is_oom(exc):
                 raise
@@ -351,7 +362,8 @@ def profile_adapter(adapter, records: Sequence[dict], *, system_prompt: str, bat
         "timing_method": clock.method,
         "settings": {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "warmup": warmup,
                      "min_samples": min_samples, "min_seconds": min_seconds, "max_iterations": max_iterations,
-                     "memory_cap_mb": memory_cap_mb, "frames": spec.frames, "resolution": spec.resolution,
+                     "memory_cap_mb": memory_cap_mb, "frames": records[0].get("sample_frames", spec.frames),
+                     "resolution": records[0].get("sample_resolution", spec.resolution),
                      "precision": spec.precision},
         **summarize_iterations(iterations),
         "memory": memory,
@@ -380,6 +392,7 @@ def profile_model(spec: ModelSpec, checkpoint: str | None, records: Sequence[dic
     """Load ``spec`` (plus ``checkpoint``), profile it on ``records`` with :func:`profile_adapter` (``settings``
     are its keyword arguments) and add the model's size in memory and on disk and the device description."""
     set_threads(threads)
+    spec = variant_spec(spec, records)
     adapter = load_adapter(spec, checkpoint)
     adapter.model.eval()
     # A full fine-tuned checkpoint replaces the base weights; an adapter is loaded on top of them.
@@ -388,7 +401,7 @@ def profile_model(spec: ModelSpec, checkpoint: str | None, records: Sequence[dic
     if disk is not None and checkpoint and not full_weights:
         disk += folder_bytes(checkpoint) or 0
     result = {"model": spec.name, "family": spec.family, "checkpoint": checkpoint,
-              "device": describe_device(adapter.device)}
+              "device": describe_device(adapter.device), "input_size": adapter.input_size()}
     result.update(profile_adapter(adapter, records, system_prompt=system_prompt, **settings))
     result["model_size"] = {"parameters": int(sum(p.numel() for p in adapter.model.parameters())),
                             "memory_bytes": model_memory_bytes(adapter.model), "disk_bytes": disk}

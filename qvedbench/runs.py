@@ -5,14 +5,16 @@ A question (config ``questions.<name>``) names runs as overrides of the model's 
 are trained once: the first to appear (``baseline`` first, then the questions in name order) gives the run its
 canonical name, the directory ``results/runs/<model>/<canonical>/`` and the prediction and score files; every
 other name for the same settings is an alias of it. Settings a method ignores (LoRA options of a full fine-tune,
-the warm-up of a constant schedule, ...) do not split runs. With ``train.seeds`` every trained run is repeated
-once per seed (``lora_r8``, ``lora_r8_s43``, ...), deduplicated seed by seed.
+the warm-up of a constant schedule, ...) do not split runs, nor do settings that only watch training
+(:data:`OBSERVATION_KEYS`: the run observes as its most demanding name asks). With ``train.seeds`` every
+trained run is repeated once per seed (``lora_r8``, ``lora_r8_s43``, ...), deduplicated seed by seed.
 
 A question adds its runs by adding a function to :data:`QUESTION_RUNS`.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -62,9 +64,37 @@ def rq1_1_1_runs(question: dict) -> list[tuple[str, dict]]:
     return runs
 
 
+def rq1_1_2_runs(question: dict) -> list[tuple[str, dict]]:
+    """RQ1.1.2: every learning-rate schedule crossed with every warm-up ratio (``sched_cosine_w0.05``), each
+    validated every ``eval_every_steps`` steps with generation (exercise-ID accuracy, ROUGE-L) for the curves."""
+    observe = {"eval_steps": question["eval_every_steps"], "eval_generate": True}
+    return [(f"sched_{scheduler}_w{warmup:g}", {"scheduler": scheduler, "warmup_ratio": warmup, **observe})
+            for scheduler in question["schedulers"] for warmup in question["warmup_ratios"]]
+
+
+def rq1_1_3_runs(question: dict) -> list[tuple[str, dict]]:
+    """RQ1.1.3: one run per training-set fraction, ``data25`` on subset ``frac25``; ``data100`` trains on the
+    whole set (``train_subset: null``), so with the usual baseline it is the baseline."""
+    from qvedbench.data.subsets import check_fraction, fraction_name  # lazily: the data package loads video code
+
+    return [(f"data{round(check_fraction(f) * 100)}", {"train_subset": fraction_name(f)})
+            for f in question["fractions"]]
+
+
+def rq4_1_3_runs(question: dict) -> list[tuple[str, dict]]:
+    """RQ4.1.3: the current class distribution (the baseline itself), the training set undersampled to at most
+    ``samples_per_class`` clips per class (subset ``balanced<K>``), and the class-weighted loss."""
+    return [("imbalance_current", {}),
+            ("imbalance_balanced", {"train_subset": f"balanced{question['samples_per_class']}"}),
+            ("imbalance_weighted", {"loss_weighting": "class"})]
+
+
 # Questions that train runs of their own: name -> function(question config) -> [(run name, overrides)].
 QUESTION_RUNS: dict[str, Callable[[dict], list[tuple[str, dict]]]] = {
     "rq1_1_1": rq1_1_1_runs,
+    "rq1_1_2": rq1_1_2_runs,
+    "rq1_1_3": rq1_1_3_runs,
+    "rq4_1_3": rq4_1_3_runs,
 }
 
 
@@ -90,9 +120,14 @@ def dedup_key(settings: dict) -> str:
 
     Keys the chosen method or schedule ignores are dropped: ``lora`` unless the method is lora, ``last_n``
     unless it is last_n, ``train_projector`` for full fine-tuning, ``warmup_ratio`` for the constant schedule,
-    ``epochs`` when ``max_steps`` is set. Numbers compare by value (2 == 2.0).
+    ``epochs`` when ``max_steps`` is set, and the :data:`OBSERVATION_KEYS` (they only watch training).
+    ``constant_with_warmup`` without warm-up is the ``constant`` schedule. Numbers compare by value (2 == 2.0).
     """
     effective = copy.deepcopy(settings)
+    for key in OBSERVATION_KEYS:
+        effective.pop(key, None)
+    if effective.get("scheduler") == "constant_with_warmup" and effective.get("warmup_ratio") == 0:
+        effective["scheduler"] = "constant"
     method = effective.get("method")
     if method != "lora":
         effective.pop("lora", None)
@@ -105,6 +140,30 @@ def dedup_key(settings: dict) -> str:
     if (effective.get("max_steps") or -1) > 0:
         effective.pop("epochs", None)
     return json.dumps(_normalise(effective), sort_keys=True)
+
+
+# Settings that only watch training (validation, logging and checkpoint frequency): on a fixed seed they do not
+# change the trained weights (evaluation restores the random state, see qvedbench.train.callbacks), so they
+# never split runs; the run trained for several names observes as closely as the most demanding one asks.
+OBSERVATION_KEYS = ("eval_steps", "eval_generate", "eval_max_new_tokens", "logging_steps", "save_steps")
+
+
+def merge_observation(settings: list[dict]) -> dict:
+    """The most informative observation settings any of ``settings`` asks for: the smallest ``eval_steps``,
+    ``logging_steps`` and ``save_steps`` (null = never, the least), ``eval_generate`` if any asks for it, the
+    longest ``eval_max_new_tokens``. Keys no settings dict holds are left out."""
+    def present(key):
+        return [s[key] for s in settings if s.get(key) is not None]
+
+    merged: dict[str, Any] = {}
+    for key in ("eval_steps", "logging_steps", "save_steps"):
+        if any(key in s for s in settings):
+            merged[key] = min(present(key), default=None)
+    if any("eval_generate" in s for s in settings):
+        merged["eval_generate"] = any(s.get("eval_generate") for s in settings)
+    if present("eval_max_new_tokens"):
+        merged["eval_max_new_tokens"] = max(present("eval_max_new_tokens"))
+    return merged
 
 
 # -- the plan --------------------------------------------------------------------------------------------
@@ -180,7 +239,20 @@ def plan_runs(config: dict) -> list[PlannedRun]:
                     taken.add(canonical_by_key[key])
                 plan.append(PlannedRun(model, question, name, canonical(overrides), settings,
                                        canonical_by_key[key], group))
-    return plan
+    return _share_observation(plan)
+
+
+def _share_observation(plan: list[PlannedRun]) -> list[PlannedRun]:
+    """Give every name of one trained run the :func:`merge_observation` of what they all ask for, so the run
+    trained (its first name's settings) observes as any of its aliases asks (e.g. logs validation curves)."""
+    names: dict[tuple[str, str], list[dict]] = {}
+    for run in plan:
+        if run.settings is not None:
+            names.setdefault((run.model, run.canonical), []).append(run.settings)
+    merged = {key: merge_observation(settings) for key, settings in names.items()}
+    return [run if run.settings is None else
+            dataclasses.replace(run, settings=canonical({**run.settings, **merged[(run.model, run.canonical)]}))
+            for run in plan]
 
 
 def canonical_runs(plan: list[PlannedRun]) -> dict[str, dict[str, dict | None]]:

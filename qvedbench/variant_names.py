@@ -2,6 +2,7 @@
 no OpenCV).
 
 - temporal: ``frames<F>_stride<S>``: ``F`` frames taken ``S`` source frames apart;
+- resolution: ``res<R>_frames<F>``: ``F`` frames sampled uniformly over the clip, each ``R`` x ``R`` pixels;
 - degraded: ``blur_<k>`` (camera-shake kernel of ``k`` px, odd, >= 3), ``crf_<q>`` (H.264 crf 0..51),
   ``light_<p>`` (exposure change of ``p`` percent, above -100), ``occl_<black|noise>_<p>`` (a box covering
   ``p`` percent of the frame, 1..99). :mod:`qvedbench.degrade` applies them.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 DEGRADATION_TYPES = ("blur", "crf", "light", "occl_black", "occl_noise")
 _DEGRADATION = re.compile(r"^(?:(blur|crf|light)|occl_(black|noise))_(-?\d+)$")
 _TEMPORAL = re.compile(r"^frames(\d+)_stride(\d+)$")
+_RESOLUTION = re.compile(r"^res(\d+)_frames(\d+)$")
 
 
 def check_level(kind: str, level: int) -> None:
@@ -73,3 +75,21 @@ def parse_temporal_variant(name: str) -> tuple[int, int] | None:
     if frames < 1 or stride < 1:
         raise ValueError(f"temporal variant {name!r}: frames and stride must be >= 1")
     return frames, stride
+
+
+def resolution_variant_name(resolution: int, frames: int) -> str:
+    """The variant name of ``frames`` frames at ``resolution`` pixels square, e.g. ``res336_frames8``."""
+    if resolution < 1 or frames < 1:
+        raise ValueError(f"resolution and frames must be >= 1, got {resolution} and {frames}")
+    return f"res{resolution}_frames{frames}"
+
+
+def parse_resolution_variant(name: str) -> tuple[int, int] | None:
+    """``(resolution, frames)`` of a resolution variant name such as ``res336_frames8``; None for other names."""
+    match = _RESOLUTION.match(name)
+    if match is None:
+        return None
+    resolution, frames = int(match.group(1)), int(match.group(2))
+    if resolution < 1 or frames < 1:
+        raise ValueError(f"resolution variant {name!r}: resolution and frames must be >= 1")
+    return resolution, frames

@@ -28,6 +28,9 @@ THREADS = config["resources"]["threads"]
 # (built by `all`) and their markdown sections of RESULTS_SUMMARY.md (results/summary/<question>.md).
 QUESTION_TARGETS = []
 SUMMARY_SECTIONS = []
+# Each question's table rule also writes results/tables/<question>/headline.csv (qvedbench.report.headline) and
+# appends it here; the master comparison and the recommendation matrix read exactly these files.
+HEADLINE_TABLES = []
 
 
 def _alternatives(names):
@@ -103,6 +106,14 @@ def checkpoint_input(wildcards):
     if RUN_TABLE[wildcards.model].get(wildcards.run) is None:
         return {}
     return {"checkpoint": os.path.join(run_dir(wildcards.model, wildcards.run), "checkpoint")}
+
+
+def train_records_input(wildcards):
+    """The training records of a run: the whole training split, or the subset its `train_subset` names."""
+    subset = run_settings(wildcards).get("train_subset")
+    if subset is None:
+        return "results/data/train.jsonl"
+    return f"results/data/subsets/{subset}.jsonl"
 
 
 def variant_records(wildcards):

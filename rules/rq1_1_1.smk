@@ -49,6 +49,11 @@ if config["questions"]["rq1_1_1"]["enabled"]:
                 category="RQ 1.1.1",
             ),
             seeds_tex=f"{RQ1_1_1_TABLES}/seeds.tex",
+            headline=report(
+                "results/tables/rq1_1_1/headline.csv",
+                caption="../workflow/report/master_headline.rst",
+                category="Master comparison",
+            ),
         params:
             rows=RQ1_1_1_ROWS,
             tolerance=RQ1_1_1["rank_tolerance"],
@@ -101,5 +106,6 @@ if config["questions"]["rq1_1_1"]["enabled"]:
             rules.rq1_1_1_figure.output,
             rules.rq1_1_1_summary.output,
 
+    HEADLINE_TABLES.append(rules.rq1_1_1_table.output.headline)
     QUESTION_TARGETS.extend([*rules.rq1_1_1_table.output, *rules.rq1_1_1_figure.output])
     SUMMARY_SECTIONS.append(rules.rq1_1_1_summary.output[0])

@@ -67,6 +67,11 @@ if config["questions"]["rq1_2"]["enabled"]:
                 category="RQ 1.2",
             ),
             sensitivity_tex=f"{RQ1_2_TABLES}/exercise_sensitivity.tex",
+            headline=report(
+                "results/tables/rq1_2/headline.csv",
+                caption="../workflow/report/master_headline.rst",
+                category="Master comparison",
+            ),
         params:
             tolerance=RQ1_2["tolerance"],
         log:
@@ -135,5 +140,6 @@ if config["questions"]["rq1_2"]["enabled"]:
             RQ1_2_FIGURE_FILES,
             rules.rq1_2_summary.output,
 
+    HEADLINE_TABLES.append(rules.rq1_2_table.output.headline)
     QUESTION_TARGETS.extend([*rules.rq1_2_table.output, *RQ1_2_FIGURE_FILES])
     SUMMARY_SECTIONS.append(rules.rq1_2_summary.output[0])

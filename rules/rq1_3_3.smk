@@ -72,6 +72,11 @@ if config["questions"]["rq1_3_3"]["enabled"]:
                 category="RQ 1.3.3",
             ),
             ranking_tex=f"{RQ1_3_3_TABLES}/most_robust.tex",
+            headline=report(
+                "results/tables/rq1_3_3/headline.csv",
+                caption="../workflow/report/master_headline.rst",
+                category="Master comparison",
+            ),
         log:
             log_path("rq1_3_3_table"),
         conda:
@@ -130,5 +135,6 @@ if config["questions"]["rq1_3_3"]["enabled"]:
             RQ1_3_3_FIGURE_FILES,
             rules.rq1_3_3_summary.output,
 
+    HEADLINE_TABLES.append(rules.rq1_3_3_table.output.headline)
     QUESTION_TARGETS.extend([*rules.rq1_3_3_table.output, *RQ1_3_3_FIGURE_FILES])
     SUMMARY_SECTIONS.append(rules.rq1_3_3_summary.output[0])

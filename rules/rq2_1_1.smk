@@ -55,6 +55,11 @@ if config["questions"]["rq2_1_1"]["enabled"]:
                 category="RQ 2.1.1",
             ),
             localisation_tex=f"{RQ2_1_1_TABLES}/localisation.tex",
+            headline=report(
+                "results/tables/rq2_1_1/headline.csv",
+                caption="../workflow/report/master_headline.rst",
+                category="Master comparison",
+            ),
         params:
             jobs=RQ2_1_1_JOBS,
             taxonomy=RQ2_1_1["taxonomy"],
@@ -145,6 +150,7 @@ if config["questions"]["rq2_1_1"]["enabled"]:
             rules.rq2_1_1_pr_figure.output,
             rules.rq2_1_1_summary.output,
 
+    HEADLINE_TABLES.append(rules.rq2_1_1_tables.output.headline)
     QUESTION_TARGETS.extend(
         [
             *rules.rq2_1_1_tables.output,

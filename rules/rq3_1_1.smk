@@ -71,6 +71,11 @@ if config["questions"]["rq3_1_1"]["enabled"]:
                 category="RQ 3.1.1",
             ),
             memory_tex=f"{RQ3_1_1_TABLES}/memory.tex",
+            headline=report(
+                "results/tables/rq3_1_1/headline.csv",
+                caption="../workflow/report/master_headline.rst",
+                category="Master comparison",
+            ),
         params:
             seed=config["seed"],
         log:
@@ -141,6 +146,7 @@ if config["questions"]["rq3_1_1"]["enabled"]:
             rules.rq3_1_1_memory_timeline.output,
             rules.rq3_1_1_summary.output,
 
+    HEADLINE_TABLES.append(rules.rq3_1_1_tables.output.headline)
     QUESTION_TARGETS.extend(
         [*rules.rq3_1_1_tables.output, *rules.rq3_1_1_latency_violin.output, *rules.rq3_1_1_memory_timeline.output]
     )

@@ -76,6 +76,11 @@ if config["questions"]["rq3_1_2"]["enabled"]:
                 category="RQ 3.1.2",
             ),
             optimal_tex=f"{RQ3_1_2_TABLES}/optimal_batch.tex",
+            headline=report(
+                "results/tables/rq3_1_2/headline.csv",
+                caption="../workflow/report/master_headline.rst",
+                category="Master comparison",
+            ),
         params:
             seed=config["seed"],
             threshold=RQ3_1_2["bound_threshold"],
@@ -126,5 +131,6 @@ if config["questions"]["rq3_1_2"]["enabled"]:
             rules.rq3_1_2_figure.output,
             rules.rq3_1_2_summary.output,
 
+    HEADLINE_TABLES.append(rules.rq3_1_2_tables.output.headline)
     QUESTION_TARGETS.extend([*rules.rq3_1_2_tables.output, *rules.rq3_1_2_figure.output])
     SUMMARY_SECTIONS.append(rules.rq3_1_2_summary.output[0])

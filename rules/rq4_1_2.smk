@@ -38,6 +38,11 @@ if config["questions"]["rq4_1_2"]["enabled"]:
                 for key, name in RQ4_1_2_TABLE_NAMES.items()
             },
             **{f"{key}_tex": f"{RQ4_1_2_TABLES}/{name}.tex" for key, name in RQ4_1_2_TABLE_NAMES.items()},
+            headline=report(
+                "results/tables/rq4_1_2/headline.csv",
+                caption="../workflow/report/master_headline.rst",
+                category="Master comparison",
+            ),
         params:
             jobs=RQ4_1_2_JOBS,
             classes=CLASSES,
@@ -109,6 +114,7 @@ if config["questions"]["rq4_1_2"]["enabled"]:
             rules.rq4_1_2_training_figure.output,
             rules.rq4_1_2_summary.output,
 
+    HEADLINE_TABLES.append(rules.rq4_1_2_tables.output.headline)
     QUESTION_TARGETS.extend(
         [
             *rules.rq4_1_2_tables.output,

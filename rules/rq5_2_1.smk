@@ -76,6 +76,11 @@ if config["questions"]["rq5_2_1"]["enabled"]:
                 category="RQ 5.2.1",
             ),
             tex=f"{RQ5_2_1_TABLES}/judge_scores.tex",
+            headline=report(
+                "results/tables/rq5_2_1/headline.csv",
+                caption="../workflow/report/master_headline.rst",
+                category="Master comparison",
+            ),
         log:
             log_path("rq5_2_1_scores_table"),
         conda:
@@ -195,5 +200,6 @@ if config["questions"]["rq5_2_1"]["enabled"]:
             RQ5_2_1_OUTPUTS,
             rules.rq5_2_1_summary.output,
 
+    HEADLINE_TABLES.append(rules.rq5_2_1_scores_table.output.headline)
     QUESTION_TARGETS.extend(RQ5_2_1_OUTPUTS)
     SUMMARY_SECTIONS.append(rules.rq5_2_1_summary.output[0])

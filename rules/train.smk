@@ -4,7 +4,7 @@
 rule train_lora:
     input:
         unpack(model_dir_input),
-        train="results/data/train.jsonl",
+        train=train_records_input,
         val="results/data/val.jsonl",
     output:
         checkpoint=directory("results/runs/{model}/{run}/checkpoint"),

@@ -1,4 +1,5 @@
-"""The VideoLLaMA3 adapter on tiny offline models, the remote-code gate, and the VideoLLaMA3-2B tensor layout."""
+"""The VideoLLaMA3 adapter on tiny offline models, upstream-format conversion (no remote code), device maps, and
+the VideoLLaMA3-2B tensor layout."""
 from __future__ import annotations
 
 import json
@@ -11,17 +12,30 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import VideoLlama3Config, VideoLlama3ForConditionalGeneration
 
+from qvedbench.cli import main
 from qvedbench.device import DeviceConfigError
 from qvedbench.models import ModelSpec, families, load_adapter
 from qvedbench.models.qwen2_vl import LM_MODULE
 from qvedbench.models.tiny import build_tiny_model
 from qvedbench.models.videollama3 import (
+    SPECIAL_TOKENS,
     RemoteCodeError,
     VideoLlama3Adapter,
-    check_remote_code_allowed,
     checkpoint_format,
     native_config_from_upstream,
+    refuse_remote_code,
+    tiny_config,
     upstream_to_native_name,
+)
+from qvedbench.models.videollama3_convert import (
+    CheckpointMismatchError,
+    check_state,
+    native_processor_settings,
+    native_to_upstream_name,
+    rename_to_native,
+    save_upstream_layout,
+    stored_tensor_names,
+    upstream_config_from_native,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "checkpoints" / "videollama3_2b.json"
@@ -206,7 +220,7 @@ def test_bf16_on_cpu_trains_and_generates(tiny):
     assert isinstance(half.generate([_video(0)], SYSTEM, [PROMPT], max_new_tokens=4)[0], str)
 
 
-# -- checkpoint formats and the remote-code gate ------------------------------------------------------------------
+# -- checkpoint formats and remote code -------------------------------------------------------------------------------
 
 
 def test_unsupported_precision_fails_before_reading_the_checkpoint():
@@ -228,24 +242,208 @@ def _spec(path, **kwargs) -> ModelSpec:
     return ModelSpec(name="videollama3-2b", family="videollama3", path=str(path), device="cpu", **kwargs)
 
 
-def test_remote_code_is_refused_unless_allowed_with_a_pinned_revision(tmp_path):
-    hub = "DAMO-NLP-SG/VideoLLaMA3-2B"
-    check_remote_code_allowed(_spec(hub), "native")
-    check_remote_code_allowed(_spec(hub, trust_remote_code=True, revision="abc123"), "upstream")
-    check_remote_code_allowed(_spec(tmp_path, trust_remote_code=True), "upstream")  # local code, no revision
-    with pytest.raises(RemoteCodeError, match=r"model 'videollama3-2b'.*remote code.*Set trust_remote_code: true"):
-        check_remote_code_allowed(_spec(hub, revision="abc123"), "upstream")
-    with pytest.raises(RemoteCodeError, match="no revision is pinned"):
-        check_remote_code_allowed(_spec(hub, trust_remote_code=True), None)
-
-
-def test_loading_an_upstream_checkpoint_fails_before_any_weights(tmp_path):
+def test_remote_code_is_refused_with_a_message_pointing_at_the_converter(tmp_path):
+    refuse_remote_code(_spec("DAMO-NLP-SG/VideoLLaMA3-2B", revision="abc123"))
+    with pytest.raises(RemoteCodeError, match=r"model 'videollama3-2b'.*never runs.*converted on load.*"
+                                              r"trust_remote_code: false.*convert-videollama3"):
+        refuse_remote_code(_spec("DAMO-NLP-SG/VideoLLaMA3-2B", trust_remote_code=True, revision="abc123"))
     fixture = json.loads(FIXTURE.read_text())
     (tmp_path / "config.json").write_text(json.dumps(fixture["upstream_config"]))  # no weights, no code
-    with pytest.raises(RemoteCodeError, match="trust_remote_code"):
+    with pytest.raises(RemoteCodeError):  # refused before reading anything
+        load_adapter(_spec(tmp_path, trust_remote_code=True))
+
+
+def test_an_upstream_folder_without_weights_fails_naming_the_folder(tmp_path):
+    fixture = json.loads(FIXTURE.read_text())
+    (tmp_path / "config.json").write_text(json.dumps(fixture["upstream_config"]))
+    with pytest.raises(FileNotFoundError, match=rf"{tmp_path}: neither model.safetensors"):
         load_adapter(_spec(tmp_path))
-    with pytest.raises(RemoteCodeError, match="no revision is pinned"):
-        load_adapter(_spec("DAMO-NLP-SG/VideoLLaMA3-2B", trust_remote_code=True))  # refused before any download
+
+
+# -- upstream-format conversion ----------------------------------------------------------------------------------
+
+
+def _save_upstream(adapter, out: Path, **kwargs) -> Path:
+    return save_upstream_layout(adapter.model, adapter.processor, out, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def upstream_path(tiny, tmp_path_factory) -> Path:
+    return _save_upstream(tiny, tmp_path_factory.mktemp("vl3-upstream") / "upstream", shards=2)
+
+
+@pytest.fixture(scope="module")
+def converted(tiny, upstream_path) -> VideoLlama3Adapter:
+    return load_adapter(replace(tiny.spec, path=str(upstream_path)))
+
+
+def test_name_maps_are_inverse_and_cover_every_tensor(tiny):
+    names = stored_tensor_names(tiny.model)
+    upstream = {native_to_upstream_name(n) for n in names}
+    assert len(upstream) == len(names) and not any(n.startswith("model.language_model.") for n in upstream)
+    assert {upstream_to_native_name(n) for n in upstream} == names
+    with pytest.raises(KeyError, match="no place in the upstream"):
+        native_to_upstream_name("vision_tower.weight")
+
+
+def test_upstream_layout_has_upstream_config_and_names(upstream_path, tiny):
+    config = json.loads((upstream_path / "config.json").read_text())
+    assert checkpoint_format(config) == "upstream" and "auto_map" in config
+    assert native_config_from_upstream(config) == native_config_from_upstream(
+        upstream_config_from_native(tiny.model.config))
+    index = json.loads((upstream_path / "model.safetensors.index.json").read_text())
+    assert set(index["weight_map"]) == {native_to_upstream_name(n) for n in stored_tensor_names(tiny.model)}
+    assert len(set(index["weight_map"].values())) == 2
+
+
+def test_upstream_checkpoint_reloads_bit_exactly_through_the_converter(converted, tiny):
+    assert isinstance(converted.model, VideoLlama3ForConditionalGeneration)
+    assert converted.load_info["format"] == "videollama3_qwen2"
+    assert converted.load_info["converted_to"] == "video_llama_3"
+    original, restored = tiny.model.state_dict(), converted.model.state_dict()
+    assert original.keys() == restored.keys()
+    assert all(torch.equal(original[k], restored[k]) for k in original)
+    for key in ("video_token_id", "image_token_id"):
+        assert getattr(converted.model.config, key) == getattr(tiny.model.config, key)
+
+
+def test_converted_model_gives_identical_inputs_logits_and_generation(converted, tiny):
+    videos, prompts = [_video(5), _video(6)], [PROMPT, "Short?"]
+    a = tiny.encode(videos, SYSTEM, prompts, answers=["squat", "plank - hips sagging"])
+    b = converted.encode(videos, SYSTEM, prompts, answers=["squat", "plank - hips sagging"])
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with torch.no_grad():
+        assert torch.equal(tiny.model(**a).logits, converted.model(**b).logits)
+    assert converted.generate(videos, SYSTEM, prompts, max_new_tokens=8) == \
+        tiny.generate(videos, SYSTEM, prompts, max_new_tokens=8)
+
+
+def test_tied_embeddings_round_trip_without_a_stored_head(tiny, tmp_path):
+    tokenizer = tiny.tokenizer
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    config = tiny_config("s", len(tokenizer), token_ids=ids)
+    config.tie_word_embeddings = config.text_config.tie_word_embeddings = True
+    torch.manual_seed(3)
+    model = VideoLlama3ForConditionalGeneration(config).eval()
+    assert "lm_head.weight" not in stored_tensor_names(model)
+    out = save_upstream_layout(model, tiny.processor, tmp_path / "tied")
+    restored = load_adapter(replace(tiny.spec, path=str(out)))
+    head, embed = restored.model.lm_head.weight, restored.model.model.language_model.embed_tokens.weight
+    assert head.data_ptr() == embed.data_ptr() and torch.equal(embed, model.lm_head.weight)
+    batch = restored.encode([_video(0)], SYSTEM, [PROMPT])
+    with torch.no_grad():
+        assert torch.equal(restored.model(**batch).logits, model(**batch).logits)
+
+
+def _rewrite_weights(folder: Path, change) -> None:
+    from safetensors.torch import load_file, save_file
+
+    for shard in folder.glob("*.safetensors"):
+        tensors = load_file(str(shard))
+        change(tensors)
+        save_file(tensors, str(shard), metadata={"format": "pt"})
+
+
+def test_a_missing_tensor_fails_naming_it(tiny, tmp_path):
+    out = _save_upstream(tiny, tmp_path / "missing")
+    _rewrite_weights(out, lambda t: t.pop("model.layers.1.mlp.up_proj.weight"))
+    with pytest.raises(CheckpointMismatchError, match=r"1 missing: model\.language_model\.layers\.1\.mlp\.up_proj"):
+        load_adapter(replace(tiny.spec, path=str(out)))
+
+
+def test_an_extra_tensor_fails_naming_it(tiny, tmp_path):
+    out = _save_upstream(tiny, tmp_path / "extra")
+    _rewrite_weights(out, lambda t: t.update({"model.mm_projector.readout.3.weight": torch.zeros(2, 2)}))
+    with pytest.raises(CheckpointMismatchError, match=r"1 unexpected: model\.projector\.readout\.3\.weight"):
+        load_adapter(replace(tiny.spec, path=str(out)))
+    _rewrite_weights(out, lambda t: t.update({"vision_tower.extra": torch.zeros(2)}))
+    with pytest.raises(CheckpointMismatchError, match=r"no place in the native.*vision_tower\.extra"):
+        load_adapter(replace(tiny.spec, path=str(out)))
+
+
+def test_a_tensor_of_the_wrong_shape_fails_naming_it(tiny, tmp_path):
+    out = _save_upstream(tiny, tmp_path / "shape")
+    _rewrite_weights(out, lambda t: t.update({"model.norm.weight": torch.ones(3)}))
+    with pytest.raises(CheckpointMismatchError, match=r"wrong shape: model\.language_model\.norm\.weight \[3\]"):
+        load_adapter(replace(tiny.spec, path=str(out)))
+
+
+def test_processor_settings_map_from_the_upstream_preprocessor_config():
+    upstream = {"image_processor_type": "Videollama3ImageProcessor", "patch_size": 14, "min_tokens": 16,
+                "max_tokens": 16384, "image_mean": [0.5] * 3, "image_std": [0.5] * 3, "do_normalize": True,
+                "resample": 3, "rescale_factor": 1 / 255, "auto_map": {"AutoProcessor": "x.Y"}}
+    settings = native_processor_settings(upstream, {"image_merge_size": 1, "video_merge_size": 2, "fps": 1,
+                                                    "max_frames": 180}, {"use_token_compression": False})
+    image, video = settings["image"], settings["video"]
+    assert image["size"] == {"shortest_edge": 16 * 14 ** 2, "longest_edge": 16384 * 14 ** 2}
+    assert video["size"] == {"shortest_edge": 16 * 28 ** 2, "longest_edge": 16384 * 28 ** 2}
+    assert (image["merge_size"], video["merge_size"], video["temporal_patch_size"]) == (1, 2, 1)
+    assert video["fps"] == 1 and video["max_frames"] == 180 and video["use_token_compression"] is False
+    assert image["patch_size"] == video["patch_size"] == 14 and image["image_mean"] == [0.5] * 3
+    assert "auto_map" not in image and "image_processor_type" not in video
+
+
+def test_converted_processor_matches_the_native_settings(converted, tiny):
+    for name in ("image_processor", "video_processor"):
+        a, b = getattr(tiny.processor, name), getattr(converted.processor, name)
+        for key in ("patch_size", "merge_size", "image_mean", "image_std", "rescale_factor", "do_normalize"):
+            assert getattr(a, key) == getattr(b, key), (name, key)
+    assert converted.processor.chat_template == tiny.processor.chat_template
+    assert converted.frame_side() == tiny.frame_side()
+
+
+def test_lora_checkpoint_on_an_upstream_base(converted, tiny, tmp_path):
+    base = load_adapter(converted.spec)
+    peft_model = get_peft_model(base.model, LoraConfig(r=4, lora_alpha=8, target_modules=base.lora_target_modules()))
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.add_(torch.randn_like(p) * 0.05)
+    peft_model.eval()
+    expected = _logits(base, peft_model)
+    base.save_checkpoint(peft_model, str(tmp_path / "ckpt"))
+    on_upstream = load_adapter(converted.spec, checkpoint=str(tmp_path / "ckpt"))
+    on_native = load_adapter(tiny.spec, checkpoint=str(tmp_path / "ckpt"))
+    assert on_upstream.load_info["checkpoint_kind"] == "lora"
+    torch.testing.assert_close(_logits(on_upstream), expected, atol=1e-5, rtol=1e-5)
+    assert torch.equal(_logits(on_upstream), _logits(on_native))
+
+
+def test_cli_converts_an_upstream_folder_once(upstream_path, tiny, tmp_path, capsys):
+    dst = tmp_path / "native"
+    assert main(["convert-videollama3", str(upstream_path), str(dst)]) == 0
+    assert capsys.readouterr().out.strip() == str(dst)
+    assert checkpoint_format(json.loads((dst / "config.json").read_text())) == "native"
+    assert json.loads((dst / "conversion.json").read_text())["source_format"] == "videollama3_qwen2"
+    native = load_adapter(replace(tiny.spec, path=str(dst)))
+    assert "format" not in native.load_info  # an ordinary native folder now
+    original, restored = tiny.model.state_dict(), native.model.state_dict()
+    assert all(torch.equal(original[k], restored[k]) for k in original)
+    assert native.generate([_video(7)], SYSTEM, [PROMPT], max_new_tokens=6) == \
+        tiny.generate([_video(7)], SYSTEM, [PROMPT], max_new_tokens=6)
+    assert main(["convert-videollama3", str(dst), str(tmp_path / "again")]) == 2
+    assert "already in transformers' native VideoLLaMA3 format" in capsys.readouterr().err
+
+
+# -- device maps ---------------------------------------------------------------------------------------------------
+
+
+def test_device_map_cpu_loads_both_formats(tiny, upstream_path):
+    for path in (tiny.spec.path, str(upstream_path)):
+        adapter = load_adapter(replace(tiny.spec, path=path, device_map="cpu"))
+        assert adapter.load_info["device_map"] == "cpu" and adapter.device.type == "cpu"
+        assert torch.equal(_logits(adapter), _logits(tiny))
+
+
+def test_unsupported_device_maps_fail_before_loading():
+    spec = _spec("/nonexistent/model")
+    with pytest.raises(DeviceConfigError, match=r"model 'videollama3-2b': device_map 'auto'.*runs on cpu"):
+        load_adapter(replace(spec, device_map="auto"))
+    with pytest.raises(DeviceConfigError, match=r"device_map 'cuda:0' disagrees with the device.*\(cpu\)"):
+        load_adapter(replace(spec, device_map="cuda:0"))
+    with pytest.raises(DeviceConfigError, match="unknown device_map 'gpu'"):
+        load_adapter(replace(spec, device_map="gpu"))
 
 
 # -- the published VideoLLaMA3-2B layout --------------------------------------------------------------------------
@@ -272,3 +470,51 @@ def test_upstream_names_map_one_to_one_onto_the_native_layout():
     assert mapped == {n: t["shape"] for n, t in fixture["native"].items()}
     with pytest.raises(KeyError, match="no place"):
         upstream_to_native_name("vision_tower.blocks.0.weight")
+
+
+def test_published_upstream_tensors_load_onto_the_native_model_on_the_meta_device():
+    fixture = json.loads(FIXTURE.read_text())
+    config = VideoLlama3Config(**{k: v for k, v in fixture["native_config"].items() if k != "model_type"})
+    with torch.device("meta"):
+        model = VideoLlama3ForConditionalGeneration(config)
+    assert "lm_head.weight" not in stored_tensor_names(model)  # tied: not in the published file
+    upstream = {n: torch.empty(t["shape"], device="meta") for n, t in fixture["upstream"].items()}
+    check_state(model, rename_to_native(upstream, "VideoLLaMA3-2B"), "VideoLLaMA3-2B")  # nothing missing or extra
+    upstream.pop("model.vision_encoder.post_layernorm.bias")
+    with pytest.raises(CheckpointMismatchError, match=r"1 missing: model\.vision_model\.post_layernorm\.bias"):
+        check_state(model, rename_to_native(upstream, "VideoLLaMA3-2B"), "VideoLLaMA3-2B")
+
+
+def test_device_map_resolution_rules():
+    from qvedbench.device import resolve_device_map
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert resolve_device_map(None, cpu) is None and resolve_device_map("cpu", cpu) == "cpu"
+    assert resolve_device_map("cuda", gpu) == "cuda:0" and resolve_device_map("auto", gpu) == "auto"
+    assert resolve_device_map("cuda:0", torch.device("cuda")) == "cuda:0"
+    with pytest.raises(DeviceConfigError, match=r"model 'm': device_map 'auto' is not supported by this model "
+                                                r"family's loader.*use device_map: cuda:0 or null"):
+        resolve_device_map("auto", gpu, "m", allow_auto=False)
+    with pytest.raises(DeviceConfigError, match="disagrees with the device the model runs on"):
+        resolve_device_map("cpu", gpu)
+    with pytest.raises(DeviceConfigError, match="disagrees"):
+        resolve_device_map("cuda:1", gpu)
+
+
+def test_config_refuses_a_gpu_device_map_with_device_cpu(tmp_path):
+    from qvedbench.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("device: cpu\nmodels: {m: {family: videollama3, path: x, device_map: auto}}\n")
+    with pytest.raises(ConfigError, match=r"models\.m\.device_map.*'auto' places weights on a GPU but device is cpu"):
+        load_config(path)
+    path.write_text("device: cpu\nmodels: {m: {family: videollama3, path: x, device_map: gpu0}}\n")
+    with pytest.raises(ConfigError, match="device_map"):
+        load_config(path)
+
+
+def test_bf16_upstream_load_equals_bf16_native_load(tiny, upstream_path):
+    native = load_adapter(replace(tiny.spec, precision="bf16"))
+    converted = load_adapter(replace(tiny.spec, path=str(upstream_path), precision="bf16"))
+    assert {p.dtype for p in converted.model.parameters()} == {torch.bfloat16}
+    assert torch.equal(_logits(native), _logits(converted))

@@ -137,3 +137,13 @@ def test_seeds_replicate_every_trained_run_and_dedup_per_seed(demo):
     rows = {r["run"]: r for r in question_runs(plan, "rq1_1_1") if r["model"] == "tiny_qwen2vl_s"}
     assert rows["lora_r8_s2"]["baseline"] == "baseline_s2" and rows["lora_r8"]["baseline"] == "baseline"
     assert rows["lora_r8_s2"]["group"] == "lora_r8" and rows["lora_r8_s2"]["canonical"] == "lora_r8_s2"
+
+
+def test_constant_with_warmup_at_zero_is_constant_and_observation_settings_never_split():
+    base = {"method": "full", "scheduler": "constant", "warmup_ratio": 0.0, "lr": 1.0e-3, "seed": 1}
+    assert dedup_key({**base, "scheduler": "constant_with_warmup"}) == dedup_key(base)
+    assert dedup_key({**base, "scheduler": "constant_with_warmup", "warmup_ratio": 0.1}) != dedup_key(base)
+    assert dedup_key({**base, "scheduler": "cosine"}) != dedup_key({**base, "scheduler": "cosine", "warmup_ratio": 0.1})
+    observed = {**base, "eval_steps": 1, "eval_generate": True, "eval_max_new_tokens": 8, "logging_steps": 1,
+                "save_steps": None}
+    assert dedup_key(observed) == dedup_key({**base, "eval_steps": 50, "logging_steps": 10, "save_steps": 50})

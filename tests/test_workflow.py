@@ -68,13 +68,18 @@ def _edited(workdir, config, edit, name):
     return write_config(workdir / name, cfg)
 
 
+# the final deliverables follow any change of the baseline's scores or training
+MASTER_JOBS = {"report_baseline_headline": 1, "report_master_table": 1, "report_recommendations": 1,
+               "report_model_tests": 1}
+
+
 def test_changing_lora_rank_replans_only_dependents(demo_run):
     workdir, _, config = demo_run
     changed = _edited(workdir, config, lambda c: c["train"]["baseline"]["lora"].update(r=4), "rank.yaml")
     jobs = planned_jobs(workdir, changed)
     # the baseline retrains; its three predictions (clean + two controls) and scores follow; base is untouched
     assert jobs == {"train_lora": 1, "infer_generate": 3, "evaluate_score": 3, "report_base_vs_baseline_figure": 1,
-                    "report_comparison_table": 1, "report_summary": 1, "all": 1}
+                    "report_comparison_table": 1, "report_summary": 1, "all": 1, **MASTER_JOBS}
 
 
 def test_changing_metric_model_rescoring_only(demo_run):
@@ -82,7 +87,7 @@ def test_changing_metric_model_rescoring_only(demo_run):
     changed = _edited(workdir, config, lambda c: c["evaluate"].update(bertscore_layers=5), "metric.yaml")
     jobs = planned_jobs(workdir, changed)
     assert jobs == {"evaluate_score": 4, "report_base_vs_baseline_figure": 1, "report_comparison_table": 1,
-                    "report_summary": 1, "all": 1}
+                    "report_summary": 1, "all": 1, **MASTER_JOBS}
 
 
 def test_single_figure_is_a_target(demo_run):

@@ -279,3 +279,36 @@ def confusions_markdown(analysis: dict) -> str:
     if pooled["missing_metadata"]:
         lines.append(f"Classes without metadata, left out of that test: {', '.join(pooled['missing_metadata'])}.")
     return "\n".join(lines) + "\n"
+
+
+# -- headline rows (qvedbench.report.headline) ---------------------------------------------------------------
+def headline_rows(analysis: dict, run: str = "baseline") -> list[dict]:
+    """Per model, for ``run`` (or, for a model without it, its first run): the highest per-class exercise-ID
+    error rate (which class) and the rate of its most confused pair of classes."""
+    from qvedbench.report.load import run_order
+
+    labels: dict[str, list[str]] = {}
+    for label in analysis["error_rates"]:
+        model, r = label.rsplit("/", 1)
+        labels.setdefault(model, []).append(r)
+    rows = []
+    for model, runs in sorted(labels.items()):
+        chosen = run if run in runs else sorted(runs, key=run_order)[0]
+        label = f"{model}/{chosen}"
+        rates = {c: v for c, v in analysis["error_rates"][label].items() if v is not None}
+        base = {"question": "rq4_1_2", "model": model, "n": analysis["n"].get(label)}
+        row = {**base, "measure": "worst_class_error_rate", "better": "lower"}
+        if rates:
+            worst = max(rates, key=rates.get)
+            rows.append({**row, "value": rates[worst], "detail": f"run {chosen}, class {worst}"})
+        else:
+            rows.append({**row, "note": "no class has a scored clip", "detail": f"run {chosen}"})
+        pairs = [p for p in analysis["top_pairs"] if p["label"] == label]
+        row = {**base, "measure": "top_confusion_rate", "better": "lower"}
+        if pairs:
+            top = max(pairs, key=lambda p: (p["rate"], p["count"]))
+            rows.append({**row, "value": top["rate"],
+                         "detail": f"run {chosen}, {top['actual']} -> {top['predicted']} ({top['count']} clips)"})
+        else:
+            rows.append({**row, "value": 0.0, "detail": f"run {chosen}, no confusions"})
+    return rows

@@ -395,3 +395,48 @@ def rq3_1_2_summary(frame: pd.DataFrame, choices: pd.DataFrame, links: Iterable[
     if links:
         lines += ["", "Files: " + _relative_links(links, relative_to)]
     return "\n".join(lines) + "\n"
+
+
+# -- headline rows (qvedbench.report.headline) ---------------------------------------------------------------
+
+
+def _num(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def rq3_1_1_headline(latency: pd.DataFrame, memory: pd.DataFrame) -> list[dict]:
+    """Per model: mean per-sample latency (ms, CI over iterations) and peak memory (MB); a profile that did not
+    run (e.g. out of memory) gives an empty value with its status as the note."""
+    rows = []
+    for r in latency.itertuples(index=False):
+        row = {"question": "rq3_1_1", "model": r.model, "measure": "latency_per_sample_ms", "better": "lower",
+               "detail": f"batch {r.batch_size}, {r.timing_method or 'timing n/a'}"}
+        if r.status == "ok" and _num(r.per_sample_ms) is not None:
+            rows.append({**row, "value": r.per_sample_ms, "ci_low": _num(r.per_sample_ci_low_ms),
+                         "ci_high": _num(r.per_sample_ci_high_ms), "n": r.iterations, "failed": 0})
+        else:
+            rows.append({**row, "note": f"profile status {r.status}"})
+    for r in memory.itertuples(index=False):
+        row = {"question": "rq3_1_1", "model": r.model, "measure": "peak_memory_mb", "better": "lower",
+               "detail": f"{r.peak_kind or 'peak'}"}
+        value = _num(r.peak_mb)
+        rows.append({**row, "value": value} if value is not None else {**row, "note": f"profile status {r.status}"})
+    return rows
+
+
+def rq3_1_2_headline(choices: pd.DataFrame) -> list[dict]:
+    """Per model: the highest throughput over the batch sizes (samples/s, at the optimal batch) and the
+    largest batch before out-of-memory."""
+    rows = []
+    for r in choices.itertuples(index=False):
+        base = {"question": "rq3_1_2", "model": r.model}
+        value = _num(r.optimal_samples_per_s)
+        row = {**base, "measure": "max_throughput_samples_per_s", "better": "higher",
+               "detail": "" if r.optimal_batch is None or pd.isna(r.optimal_batch) else f"batch {int(r.optimal_batch)}"}
+        rows.append({**row, "value": value} if value is not None else {**row, "note": "no batch size ran"})
+        largest = _num(r.largest_batch_before_oom)
+        row = {**base, "measure": "largest_batch_before_oom", "better": "none",
+               "detail": f"{r.out_of_memory} of {r.batch_sizes} batch sizes ran out of memory; {r.bound}"}
+        rows.append({**row, "value": largest} if largest is not None else
+                    {**row, "note": "the smallest batch size already ran out of memory"})
+    return rows

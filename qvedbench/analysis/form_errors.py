@@ -297,3 +297,29 @@ def write_form_error_tables(analysis: dict, prf_csv, prf_tex, localisation_csv, 
                              localisation_csv, localisation_tex)):
         write_text(csv, frame.to_csv(index=False))
         write_text(tex, frame.to_latex(index=False, escape=True, na_rep="n/a", float_format="%.3f"))
+
+
+# -- headline rows (qvedbench.report.headline) ---------------------------------------------------------------
+def headline_rows(analysis: dict, run: str = "baseline") -> list[dict]:
+    """Per model, for ``run`` (or, for a model without it, its first run): micro-averaged form-error detection
+    F1 with its CI, and the localisation accuracy (Wilson CI)."""
+    from qvedbench.report.load import run_order
+
+    metrics = [m for m in analysis["metrics"] if m["error"] == MICRO]
+    rows = []
+    for model in sorted({m["model"] for m in metrics}):
+        runs = {m["run"]: m for m in metrics if m["model"] == model}
+        chosen = run if run in runs else sorted(runs, key=run_order)[0]
+        m = runs[chosen]
+        row = {"question": "rq2_1_1", "model": model, "measure": "error_detection_f1", "better": "higher",
+               "detail": f"run {chosen}, micro-averaged over errors", "n": m.get("n"), "failed": m.get("failures")}
+        f1 = m.get("f1")
+        rows.append({**row, "value": f1, "ci_low": m.get("f1_ci_low"), "ci_high": m.get("f1_ci_high")}
+                    if f1 is not None else {**row, "note": "F1 undefined (no predicted or annotated error)"})
+        loc = next((x for x in analysis["localisation"] if x["model"] == model and x["run"] == chosen), None)
+        if loc is not None:
+            row = {"question": "rq2_1_1", "model": model, "measure": "localisation_accuracy", "better": "higher",
+                   "detail": f"run {chosen}", "n": loc["evaluable"], "failed": loc["failures"]}
+            rows.append({**row, "value": loc["accuracy"], "ci_low": loc["ci_low"], "ci_high": loc["ci_high"]}
+                        if loc["accuracy"] is not None else {**row, "note": "no prediction names a frame or time"})
+    return rows

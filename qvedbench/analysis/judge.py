@@ -380,3 +380,23 @@ def summary_markdown(summaries: Sequence[dict], correlation: pd.DataFrame | None
     if links:
         lines += ["", "Outputs: " + ", ".join(links)]
     return "\n".join(lines) + "\n"
+
+
+# -- headline rows (qvedbench.report.headline) ---------------------------------------------------------------
+
+def headline_rows(frame: pd.DataFrame, run: str = "baseline", variant: str = "clean") -> list[dict]:
+    """Per model, the judge's ``overall`` score (1-5, CI over scored samples, failures counted) of ``run`` on
+    ``variant`` (or, for a model without it, its first judged run on that variant)."""
+    from qvedbench.report.load import run_order
+
+    rows = []
+    part = frame[frame["variant"] == variant] if len(frame) else frame
+    for model, group in (part.groupby("model", sort=True) if len(part) else []):
+        chosen = run if run in set(group["run"]) else sorted(group["run"], key=run_order)[0]
+        r = group[group["run"] == chosen].iloc[0]
+        row = {"question": "rq5_2_1", "model": model, "measure": "judge_overall", "better": "higher",
+               "detail": f"run {chosen}, {variant}, judge {r['judge']}", "n": r["overall_n"], "failed": r["failures"]}
+        value = r["overall"]
+        rows.append({**row, "value": value, "ci_low": r["overall_ci_low"], "ci_high": r["overall_ci_high"]}
+                    if value is not None and not pd.isna(value) else {**row, "note": "the judge scored no sample"})
+    return rows

@@ -294,3 +294,24 @@ def summary_section(frame: pd.DataFrame, links: Iterable[str | os.PathLike] = ()
         lines.append("Files: " + ", ".join(
             f"[{Path(p).name}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in links))
     return "\n".join(lines) + "\n"
+
+
+# -- headline rows (qvedbench.report.headline) ---------------------------------------------------------------
+def headline_rows(frame: pd.DataFrame, run: str = "baseline") -> list[dict]:
+    """Per model, for ``run`` (or, for a model without it, its first run): the mean robustness (degraded /
+    clean exercise-ID accuracy, averaged over degradations with a paired score; no CI across degradations)
+    and the mean paired accuracy drop."""
+    rows = []
+    for model, part in frame.groupby("model", sort=True):
+        chosen = run if run in set(part["run"]) else sorted(part["run"], key=run_order)[0]
+        part = part[part["run"] == chosen]
+        for measure, column, better in (("mean_robustness", "robustness", "higher"),
+                                        ("mean_accuracy_drop", "drop", "higher")):
+            scored = part.dropna(subset=[column])
+            row = {"question": "rq1_3_3", "model": model, "measure": measure, "better": better,
+                   "detail": f"run {chosen}, mean over {len(scored)} of {len(part)} degradations",
+                   "n": len(scored), "failed": len(part) - len(scored)}
+            rows.append({**row, "value": float(scored[column].mean())} if len(scored) else
+                        {**row, "note": f"{column} undefined for every degradation (no per-sample scores to pair"
+                                        + (", or clean accuracy 0)" if column == "robustness" else ")")})
+    return rows

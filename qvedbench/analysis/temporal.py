@@ -285,3 +285,20 @@ def summary_section(frame: pd.DataFrame, minimum: pd.DataFrame, sensitivity: pd.
         lines += ["", "Files: " + ", ".join(
             f"[{Path(p).name}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in links)]
     return "\n".join(lines) + "\n"
+
+
+# -- headline rows (qvedbench.report.headline) ---------------------------------------------------------------
+def headline_rows(minimum: pd.DataFrame, run: str = "baseline") -> list[dict]:
+    """Per model, for ``run`` (or, for a model without it, its first run): the fewest frames within the
+    tolerance of the best frames x stride configuration (a setting) and the best configuration's accuracy."""
+    rows = []
+    for model, part in minimum.groupby("model", sort=True):
+        chosen = run if run in set(part["run"]) else sorted(part["run"], key=run_order)[0]
+        r = part[part["run"] == chosen].iloc[0]
+        base = {"question": "rq1_2", "model": model}
+        rows.append({**base, "measure": "min_frames_within_tolerance", "value": r["min_frames"], "better": "none",
+                     "detail": f"run {chosen}, stride {int(r['min_frames_stride'])}, accuracy {r['min_accuracy']:.3f}, "
+                               f"tolerance {r['tolerance']}"})
+        rows.append({**base, "measure": "best_temporal_accuracy", "value": r["best_accuracy"], "better": "higher",
+                     "detail": f"run {chosen}, {int(r['best_frames'])} frames, stride {int(r['best_stride'])}"})
+    return rows

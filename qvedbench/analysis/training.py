@@ -348,3 +348,17 @@ def _findings(part: pd.DataFrame, recommended: pd.DataFrame, tolerance: float) -
     if missing:
         out.append(f"- Without any scored clip (left out of the comparison): {', '.join(missing)}.")
     return out
+
+
+# -- headline rows (qvedbench.report.headline) ---------------------------------------------------------------
+def headline_rows(recommended: pd.DataFrame) -> list[dict]:
+    """Per model: the recommended LoRA rank (a setting, not a score) and the clean-test exercise-ID accuracy of
+    that rank (mean over seeds)."""
+    rows = []
+    for r in recommended.itertuples(index=False):
+        detail = (f"run {r.recommended_run}; best rank {r.best_rank} at {r.best_accuracy:.3f}; tolerance "
+                  f"{r.tolerance}; {r.ranks_compared} ranks compared")
+        base = {"question": "rq1_1_1", "model": r.model, "detail": detail}
+        rows.append({**base, "measure": "recommended_lora_rank", "value": r.recommended_rank, "better": "none"})
+        rows.append({**base, "measure": "recommended_rank_accuracy", "value": r.accuracy, "better": "higher"})
+    return rows

@@ -7,6 +7,9 @@ recognised by name rather than registered:
 - temporal variants ``frames<F>_stride<S>``: the same clips with the per-record sampling overrides
   ``sample_frames`` (frames shown) and ``sample_stride`` (source frames between them), which inference
   honours in place of the model's own frame count;
+- resolution variants ``res<R>_frames<F>``: the same clips with ``sample_frames`` and ``sample_resolution``
+  (frames resized to ``R`` x ``R`` pixels, and the model asked to take that size; see
+  :func:`qvedbench.infer.variant_spec`), sampled uniformly over the clip like the model's own sampling;
 - degraded variants (``blur_7``, ``crf_40``, ``light_-40``, ``occl_black_20``; see :mod:`qvedbench.degrade`):
   records pointing at degraded copies of the clips, written by :func:`write_degraded_variant`.
 """
@@ -21,7 +24,7 @@ from typing import Callable
 from qvedbench.data.records import read_records
 from qvedbench.degrade import clip_seed, degrade_video
 from qvedbench.io import RecordError, write_jsonl
-from qvedbench.variant_names import parse_degradation, parse_temporal_variant
+from qvedbench.variant_names import parse_degradation, parse_resolution_variant, parse_temporal_variant
 from qvedbench.video import probe
 
 VariantFn = Callable[[list[dict], int], list[dict]]
@@ -112,15 +115,26 @@ def temporal_records(records: list[dict], frames: int, stride: int) -> list[dict
     return [{**copy.deepcopy(r), "sample_frames": frames, "sample_stride": stride} for r in records]
 
 
+def resolution_records(records: list[dict], resolution: int, frames: int) -> list[dict]:
+    """The records with ``sample_resolution`` (square frame side in pixels) and ``sample_frames`` set, frames
+    sampled uniformly over the whole clip."""
+    if resolution < 1 or frames < 1:
+        raise ValueError(f"resolution and frames must be >= 1, got {resolution} and {frames}")
+    return [{**copy.deepcopy(r), "sample_resolution": resolution, "sample_frames": frames} for r in records]
+
+
 def make_variant(test_records: list[dict], variant: str, seed: int) -> list[dict]:
-    """The records of ``variant`` built from the test records (registered names and temporal variants;
-    degraded variants need their videos written: :func:`write_degraded_variant`)."""
+    """The records of ``variant`` built from the test records (registered names, temporal and resolution
+    variants; degraded variants need their videos written: :func:`write_degraded_variant`)."""
     temporal = parse_temporal_variant(variant)
     if temporal is not None:
         return temporal_records(test_records, *temporal)
+    resolution = parse_resolution_variant(variant)
+    if resolution is not None:
+        return resolution_records(test_records, *resolution)
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(sorted(VARIANTS))}, "
-                         "frames<F>_stride<S>, and degraded variants (written by write_degraded_variant)")
+                         "frames<F>_stride<S>, res<R>_frames<F>, and degraded variants (written by write_degraded_variant)")
     return VARIANTS[variant](test_records, seed)
 
 

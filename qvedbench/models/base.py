@@ -26,6 +26,7 @@ class ModelSpec:
     path: str  # a from_pretrained directory or a hub id
     precision: str = "fp32"  # fp32 | tf32 | bf16 | fp16
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device_map: str | None = None  # None | auto | cpu | cuda | cuda:N: passed to from_pretrained (needs accelerate)
     attn_implementation: str = "sdpa"  # auto | sdpa | eager | flash_attention_2 (error if it cannot work here)
     frames: int = 8  # frames sampled per clip
     resolution: int = 224  # square side, pixels, frames are resized to before the processor
@@ -105,6 +106,21 @@ class VideoVLMAdapter(ABC):
     @abstractmethod
     def save_checkpoint(self, model, out_dir: str) -> None:
         """Save what training changed (an adapter or full weights) so :meth:`load` can restore it."""
+
+    # -- input size ------------------------------------------------------------------------------------------
+    def input_size(self) -> dict[str, Any]:
+        """How the family treats the frame size asked for (``spec.resolution``):
+        ``{"requested", "effective" (the square side the vision encoder sees), "fixed" (the encoder takes one
+        size only), "note" (a sentence for tables and summaries, None when the size is taken as asked)}``.
+
+        The default describes an any-resolution family; one that pins its processor to a rounded side exposes
+        it as ``frame_side()``. A family whose encoder has a fixed input size overrides this and says how it
+        handles other sizes."""
+        requested = self.spec.resolution
+        side = getattr(self, "frame_side", None)
+        effective = side() if callable(side) else requested
+        note = None if effective == requested else f"rounded to {effective} px (the encoder's patch grid)"
+        return {"requested": requested, "effective": effective, "fixed": False, "note": note}
 
     def parameter_counts(self, model=None) -> dict[str, int]:
         model = model if model is not None else self.model

@@ -17,7 +17,13 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import torch
 
-from qvedbench.device import apply_matmul_precision, resolve_attn_implementation, resolve_device, resolve_dtype
+from qvedbench.device import (
+    apply_matmul_precision,
+    resolve_attn_implementation,
+    resolve_device,
+    resolve_device_map,
+    resolve_dtype,
+)
 from qvedbench.models.base import ModelSpec, VideoVLMAdapter
 
 END_OF_TURN = "<|im_end|>"
@@ -100,16 +106,35 @@ class Runtime:
     device: torch.device
     dtype: torch.dtype
     attn: str
+    device_map: str | None = None  # what from_pretrained gets: None, "auto" or one device ("cpu", "cuda:0")
 
 
-def resolve_runtime(spec: ModelSpec) -> Runtime:
-    """Device, dtype and attention kernel for ``spec``; an unsupported combination raises before any loading.
-    Also applies the spec's matmul precision (tf32)."""
+def resolve_runtime(spec: ModelSpec, *, allow_auto_device_map: bool = True) -> Runtime:
+    """Device, dtype, attention kernel and device map for ``spec``; an unsupported combination raises before
+    any loading. Also applies the spec's matmul precision (tf32). A family whose loader builds the model itself
+    passes ``allow_auto_device_map=False`` (a one-device map still works: the model is moved there)."""
     device = resolve_device(spec.device, spec.name)
     dtype = resolve_dtype(spec.precision, device, spec.name)
     attn = resolve_attn_implementation(spec.attn_implementation, device, dtype, spec.name)
+    device_map = resolve_device_map(spec.device_map, device, spec.name, allow_auto=allow_auto_device_map)
     apply_matmul_precision(spec.precision, device)
-    return Runtime(device, dtype, attn)
+    return Runtime(device, dtype, attn, device_map)
+
+
+def pretrained_kwargs(runtime: Runtime) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments for ``runtime``: dtype, attention kernel and, when set, device map."""
+    kwargs: dict[str, Any] = {"dtype": runtime.dtype, "attn_implementation": runtime.attn}
+    if runtime.device_map is not None:
+        kwargs["device_map"] = runtime.device_map
+    return kwargs
+
+
+def place_model(model, runtime: Runtime):
+    """``model`` on the runtime's device in eval mode; a model placed by ``device_map: auto`` stays where
+    accelerate put it (a one-device map already loaded it there, so the move is free)."""
+    if runtime.device_map != "auto":
+        model.to(runtime.device)
+    return model.eval()
 
 
 def checkpoint_kind(model_name: str, checkpoint: str | os.PathLike | None) -> tuple[Path | None, str | None]:
@@ -146,6 +171,7 @@ def load_record(spec: ModelSpec, runtime: Runtime, folder: Path | None, kind: st
         "precision": spec.precision,
         "dtype": str(runtime.dtype).replace("torch.", ""),
         "attn_implementation": runtime.attn,
+        "device_map": runtime.device_map,
         "checkpoint": str(folder) if folder else None,
         "checkpoint_kind": kind,
         **extra,

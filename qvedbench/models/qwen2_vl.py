@@ -39,7 +39,9 @@ from qvedbench.models.common import (
     load_record,
     merge_lora,
     pad_rows,
+    place_model,
     preset_settings,
+    pretrained_kwargs,
     resolve_runtime,
     text_batch,
 )
@@ -250,14 +252,14 @@ class Qwen2VLAdapter(ChatMLAdapter):
                 processor_path = str(ckpt)
         common = dict(trust_remote_code=spec.trust_remote_code)
         model = cls.model_class_for(spec).from_pretrained(
-            weights_path, dtype=runtime.dtype, attn_implementation=runtime.attn, revision=revision, **common
+            weights_path, revision=revision, **pretrained_kwargs(runtime), **common
         )
         if kind == "lora":
             model = merge_lora(model, ckpt)
         processor = AutoProcessor.from_pretrained(
             processor_path, revision=spec.revision if processor_path == spec.path else None, **common
         )
-        model.to(runtime.device).eval()
+        place_model(model, runtime)
         adapter = cls(model, processor, spec)
         adapter.load_info = load_record(spec, runtime, ckpt, kind)
         return adapter

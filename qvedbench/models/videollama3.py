@@ -14,21 +14,20 @@ square clip always gives ``(side / patch / merge) ** 2`` tokens per frame before
 
 Two checkpoint formats exist. The native format (``model_type: video_llama_3``) loads with transformers alone.
 The upstream release (e.g. ``DAMO-NLP-SG/VideoLLaMA3-2B``, ``model_type: videollama3_qwen2``) ships its own
-modelling code: it is loaded only when the model's config sets ``trust_remote_code: true`` and pins a
-``revision`` (the code that runs is then a fixed, reviewed commit). That code was written for transformers
-4.46 and its processor has a different call convention (conversation dicts, an ``<image>`` placeholder, batch
-size 1 with pruning), so this adapter loads such a checkpoint but encodes inputs only for the native format.
+modelling code for transformers 4.46, whose processor has another call convention (conversation dicts, an
+``<image>`` placeholder, batch size 1 with pruning). That code is never run: an upstream checkpoint is converted
+on load into the native class and processor (:mod:`qvedbench.models.videollama3_convert`; or once, with
+``qvedbench convert-videollama3 SRC DST``), so both formats train and generate through the same code.
 :func:`native_config_from_upstream` and :func:`upstream_to_native_name` describe how the upstream weights map
-onto the native layout (checked against the published VideoLLaMA3-2B config in the tests).
+onto the native layout (checked against the published VideoLLaMA3-2B config in the tests). A model config that
+sets ``trust_remote_code: true`` for this family is refused with a message saying so.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from transformers import (
-    AutoModelForCausalLM,
     VideoLlama3Config,
     VideoLlama3ForConditionalGeneration,
     VideoLlama3ImageProcessor,
@@ -39,7 +38,15 @@ from transformers.utils import cached_file
 
 from qvedbench.io import read_json
 from qvedbench.models.base import ModelSpec
-from qvedbench.models.common import preset_settings
+from qvedbench.models.common import (
+    checkpoint_kind,
+    load_record,
+    local_folder,
+    merge_lora,
+    place_model,
+    preset_settings,
+    resolve_runtime,
+)
 from qvedbench.models.qwen2_vl import LM_MODULE, Qwen2VLAdapter
 from qvedbench.models.registry import register
 
@@ -84,7 +91,7 @@ def model_classes(family: str = FAMILY) -> tuple[type, type, type]:
 
 
 class RemoteCodeError(ValueError):
-    """A checkpoint needs its own (remote) modelling code and the model's config does not allow it."""
+    """A model config asks to run a checkpoint's own (remote) modelling code, which this family never does."""
 
 
 def checkpoint_format(config: dict, source: str = "config.json") -> str:
@@ -104,24 +111,18 @@ def checkpoint_format(config: dict, source: str = "config.json") -> str:
     )
 
 
-def check_remote_code_allowed(spec: ModelSpec, fmt: str | None) -> None:
-    """Refuse remote code unless ``spec`` opts in explicitly, with a pinned revision for hub models.
-
-    ``fmt`` is the checkpoint's format (:func:`checkpoint_format`), or ``None`` before it is known: then only
-    the spec itself is checked. A hub id with ``trust_remote_code`` must pin ``revision``, so the code that runs
-    cannot change under the same config; a local folder needs no revision (its code is the files in it).
-    """
-    if spec.trust_remote_code and spec.revision is None and not Path(spec.path).is_dir():
+def refuse_remote_code(spec: ModelSpec) -> None:
+    """Raise :class:`RemoteCodeError` when ``spec`` sets ``trust_remote_code``: the upstream code's processor
+    cannot encode this project's batches, and upstream checkpoints load without it (converted to the native
+    layout), so there is nothing to opt into."""
+    if spec.trust_remote_code:
         raise RemoteCodeError(
-            f"model '{spec.name}': trust_remote_code is set for hub model {spec.path} but no revision is "
-            "pinned; set revision to the commit hash whose code you reviewed."
-        )
-    if fmt == "upstream" and not spec.trust_remote_code:
-        raise RemoteCodeError(
-            f"model '{spec.name}': {spec.path} is the upstream VideoLLaMA3 release, which runs modelling code "
-            "shipped with the checkpoint (remote code) rather than transformers' own VideoLLaMA3 class. "
-            "Set trust_remote_code: true and a pinned revision (a commit hash) for this model to allow it, "
-            "or point path at a checkpoint in transformers' native format (model_type 'video_llama_3')."
+            f"model '{spec.name}': trust_remote_code is set, but the VideoLLaMA3 family never runs a checkpoint's "
+            "own code: the upstream release (model_type 'videollama3_qwen2', e.g. DAMO-NLP-SG/VideoLLaMA3-2B) "
+            "ships a processor for transformers 4.46 that cannot encode batches here, and its weights are "
+            "converted on load into transformers' native VideoLLaMA3 class without any remote code. Set "
+            "trust_remote_code: false (keep revision pinned), or convert once with "
+            "`qvedbench convert-videollama3 SRC DST` and point path at DST."
         )
 
 
@@ -142,6 +143,12 @@ def upstream_to_native_name(name: str) -> str:
     raise KeyError(f"tensor {name!r} has no place in the native VideoLLaMA3 layout")
 
 
+# The upstream config.json fields that fix the tensors (besides rope_theta and tie_word_embeddings).
+UPSTREAM_TEXT_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                      "num_key_value_heads", "vocab_size", "max_position_embeddings", "rms_norm_eps")
+UPSTREAM_VISION_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "patch_size")
+
+
 def native_config_from_upstream(upstream: dict) -> dict:
     """The native ``config.json`` fields that fix the model's tensors, from an upstream ``config.json``.
 
@@ -149,15 +156,12 @@ def native_config_from_upstream(upstream: dict) -> dict:
     layout without remote code (the placeholder token ids are the tokenizer's concern and are left out).
     """
     vision = upstream["vision_encoder_config"]
-    text_keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                 "num_key_value_heads", "vocab_size", "max_position_embeddings", "rms_norm_eps")
-    vision_keys = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "patch_size")
     tie = bool(upstream.get("tie_word_embeddings", False))
-    text = {"model_type": "qwen2", **{k: upstream[k] for k in text_keys},
+    text = {"model_type": "qwen2", **{k: upstream[k] for k in UPSTREAM_TEXT_KEYS},
             "rope_parameters": {"rope_type": "default", "rope_theta": upstream["rope_theta"]},
             "tie_word_embeddings": tie}
     return {"model_type": NATIVE_MODEL_TYPE, "text_config": text,
-            "vision_config": {k: vision[k] for k in vision_keys}, "tie_word_embeddings": tie}
+            "vision_config": {k: vision[k] for k in UPSTREAM_VISION_KEYS}, "tie_word_embeddings": tie}
 
 
 def read_checkpoint_config(path: str, revision: str | None = None) -> dict:
@@ -270,7 +274,7 @@ def tiny_processor(family: str, tokenizer, settings: dict[str, Any]) -> VideoLla
 
 @register
 class VideoLlama3Adapter(Qwen2VLAdapter):
-    """VideoLLaMA3 (``VideoLlama3ForConditionalGeneration``; upstream remote code when explicitly allowed).
+    """VideoLLaMA3 (``VideoLlama3ForConditionalGeneration``; upstream checkpoints converted on load).
 
     Shares the Qwen2-VL adapter's ChatML prompts, label layout, batched generation, LoRA targets (the
     language model is a Qwen2 at ``model.language_model``) and checkpoint handling; differs in the checkpoint
@@ -278,23 +282,36 @@ class VideoLlama3Adapter(Qwen2VLAdapter):
     """
 
     families = (FAMILY,)
-
-    def __init__(self, model, processor, spec: ModelSpec):
-        super().__init__(model, processor, spec)
-        model_type = getattr(model.config, "model_type", None)
-        self.checkpoint_format = "upstream" if model_type == UPSTREAM_MODEL_TYPE else "native"
+    checkpoint_format = "native"  # the layout of the loaded model (upstream checkpoints are converted)
 
     @classmethod
     def model_class_for(cls, spec: ModelSpec) -> type:
-        """The native class, or ``AutoModelForCausalLM`` for an upstream checkpoint the spec allows.
+        return VideoLlama3ForConditionalGeneration
 
-        Reads the checkpoint's ``config.json`` first, so a refused remote-code checkpoint fails before any
-        weights are fetched.
-        """
-        check_remote_code_allowed(spec, None)
-        fmt = checkpoint_format(read_checkpoint_config(spec.path, spec.revision), f"{spec.path}/config.json")
-        check_remote_code_allowed(spec, fmt)
-        return VideoLlama3ForConditionalGeneration if fmt == "native" else AutoModelForCausalLM
+    @classmethod
+    def load(cls, spec: ModelSpec, checkpoint: str | None = None) -> "VideoLlama3Adapter":
+        """A native checkpoint loads as in the Qwen2-VL adapter. An upstream one (read from its ``config.json``
+        before any weights) is converted into the native model and processor, then a run's LoRA adapter is
+        merged into it; a run's full checkpoint is already native. ``device_map: auto`` is for native
+        checkpoints only (the converter fills the model itself, on one device)."""
+        refuse_remote_code(spec)
+        runtime = resolve_runtime(spec)
+        ckpt, kind = checkpoint_kind(spec.name, checkpoint)
+        source = f"{spec.path}/config.json"
+        if kind == "full" or checkpoint_format(read_checkpoint_config(spec.path, spec.revision), source) == "native":
+            return super().load(spec, checkpoint)
+        runtime = resolve_runtime(spec, allow_auto_device_map=False)
+        from qvedbench.models.videollama3_convert import load_upstream
+
+        model, processor = load_upstream(local_folder(spec.path, spec.revision), dtype=runtime.dtype,
+                                         attn_implementation=runtime.attn, device=runtime.device_map or "cpu")
+        if kind == "lora":
+            model = merge_lora(model, ckpt)
+        place_model(model, runtime)
+        adapter = cls(model, processor, spec)
+        adapter.load_info = load_record(spec, runtime, ckpt, kind, format=UPSTREAM_MODEL_TYPE,
+                                        converted_to=NATIVE_MODEL_TYPE)
+        return adapter
 
     # -- prompts and inputs ----------------------------------------------------------------------------------
     def prepare_video(self, video: np.ndarray) -> np.ndarray:
@@ -316,20 +333,6 @@ class VideoLlama3Adapter(Qwen2VLAdapter):
                 {"total_num_frames": len(v), "fps": fps, "frames_indices": list(range(len(v)))} for v in videos
             ],
         )
-
-    def encode(
-        self,
-        videos: Sequence[np.ndarray],
-        system: str,
-        prompts: Sequence[str],
-        answers: Sequence[str] | None = None,
-    ) -> dict[str, Any]:
-        if self.checkpoint_format != "native":
-            raise NotImplementedError(
-                f"model '{self.spec.name}': inputs for the upstream (remote-code) VideoLLaMA3 processor are not "
-                "supported by this adapter; use a checkpoint in transformers' native format"
-            )
-        return super().encode(videos, system, prompts, answers)
 
     # -- training hooks --------------------------------------------------------------------------------------
     def trainable_groups(self) -> dict[str, list[str]]:

@@ -10,9 +10,24 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
+import pandas as pd
+
 from qvedbench.io import read_json, read_jsonl, write_text
 from qvedbench.report.load import load_scores, per_sample_path, per_sample_values, run_order
+from qvedbench.report.master import master_display, markdown_table
+from qvedbench.report.recommend import recommendation_display
 from qvedbench.stats import paired_bootstrap_diff
+
+MASTER_SECTIONS = (
+    ("comparison", "Master comparison",
+     "Every model against every headline measure of the questions that ran: value [CI] (n, failed); "
+     "`n/a` cells give the reason."),
+    ("recommendations", "Recommendation matrix",
+     "Use case -> best model by the deciding measure, with the runner-up and whether their CIs overlap."),
+    ("model_tests", "Tests across models",
+     "Do the models differ on the baseline run's clean test set? Paired over clips every model scored; the "
+     "test and the reason for it are stated per metric."),
+)
 
 BASE_RUN = "base"
 CLEAN = "clean"
@@ -228,6 +243,46 @@ def _dataset_lines(path: str | os.PathLike, out_md: Path) -> list[str]:
     return lines
 
 
+def _master_lines(master: Mapping[str, str | os.PathLike], out_md: Path) -> list[str]:
+    """The final deliverables: master table, recommendation matrix and tests across models, as markdown."""
+    shown = {
+        "comparison": lambda f: master_display(f).assign(
+            **({"models_differ": f["models_differ"]} if "models_differ" in f.columns else {})),
+        "recommendations": lambda f: recommendation_display(f).fillna(""),
+        "model_tests": lambda f: f[["metric", "models", "test", "statistic", "df", "p_value", "n", "dropped",
+                                    "differ", "reason"]],
+    }
+    lines = []
+    for key, title, intro in MASTER_SECTIONS:
+        if not master.get(key):
+            continue
+        frame = pd.read_csv(master[key], keep_default_na=True)
+        frame = frame.astype(object).where(frame.notna(), None)
+        for col in [c for c in frame.columns if c.endswith(("_detail", "_note"))] + ["detail", "note"]:
+            if col in frame.columns:
+                frame[col] = frame[col].map(lambda v: "" if v is None else v)
+        table = markdown_table(shown[key](frame)) if len(frame) else "(empty)"
+        lines += [f"## {title}", "", intro + f" Data: {_link(master[key], out_md)}", "", table, ""]
+    return lines
+
+
+def figure_links(paths: Iterable[str | os.PathLike], out_md: Path) -> list[str]:
+    """One line per figure (PDF and PNG side by side), grouped by the folder (question) it sits in."""
+    groups: dict[str, dict[str, list[str]]] = {}
+    for p in paths:
+        path = Path(p)
+        folder = path.parent.name if path.parent.name != "figures" else "base vs baseline"
+        groups.setdefault(folder, {}).setdefault(path.stem, []).append(str(p))
+    lines = []
+    for folder in sorted(groups):
+        lines += [f"### {folder}", ""]
+        for stem, files in sorted(groups[folder].items()):
+            links = ", ".join(_link(f, out_md) for f in sorted(files, key=lambda f: (Path(f).suffix != ".pdf", f)))
+            lines.append(f"- {stem}: {links}")
+        lines.append("")
+    return lines
+
+
 def write_results_summary(
     score_jsons: Iterable[str | os.PathLike | dict],
     out_md: str | os.PathLike,
@@ -237,11 +292,13 @@ def write_results_summary(
     tables: Iterable[str | os.PathLike] | None = None,
     dataset_summary: str | os.PathLike | None = None,
     sections: Iterable[str | os.PathLike] | None = None,
+    master: Mapping[str, str | os.PathLike] | None = None,
 ) -> str:
     """Write RESULTS_SUMMARY.md from the given score files (paths or dicts) and return its text.
 
     ``sections`` are markdown fragments written by the research questions (one file each, starting with its
-    own ``##`` heading); they are appended in the order given.
+    own ``##`` heading); they are appended in the order given. ``master`` maps ``comparison``,
+    ``recommendations`` and ``model_tests`` to the CSVs of the final deliverables (qvedbench.report.master).
     """
     out_md = Path(out_md)
     scores = load_scores(score_jsons)
@@ -258,10 +315,13 @@ def write_results_summary(
         lines += _model_section(model, [s for s in scores if s["model"] == model], train_stats)
     for section in sections or []:
         lines += [Path(section).read_text(encoding="utf-8").rstrip(), ""]
-    for title, paths in (("Figures", figures), ("Tables", tables)):
-        paths = list(paths or [])
-        if paths:
-            lines += [f"## {title}", ""] + [f"- {_link(p, out_md)}" for p in paths] + [""]
+    lines += _master_lines(master or {}, out_md)
+    figures = list(figures or [])
+    if figures:
+        lines += ["## Figures", ""] + figure_links(figures, out_md)
+    tables = list(tables or [])
+    if tables:
+        lines += ["## Tables", ""] + [f"- {_link(p, out_md)}" for p in tables] + [""]
     text = "\n".join(lines).rstrip() + "\n"
     write_text(out_md, text)
     return text

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -109,13 +109,19 @@ def stratified_split(keys: Sequence, fractions: Sequence[float], rng: np.random.
 
 
 def plan_clips(classes: Sequence[str], clips_per_class: int, *, error_rate: float, double_error_rate: float,
-               seed: int, seconds: float, fps: float, split: Sequence[float]) -> list[ClipSpec]:
-    """Every clip of the dataset, in class order then clip index, with errors, style, feedback and split."""
+               seed: int, seconds: float, fps: float, split: Sequence[float],
+               class_counts: Mapping[str, int] | None = None) -> list[ClipSpec]:
+    """Every clip of the dataset, in class order then clip index, with errors, style, feedback and split.
+
+    ``class_counts`` (class -> clips) overrides ``clips_per_class`` for the classes it names, e.g. to make the
+    classes imbalanced.
+    """
     clips: list[ClipSpec] = []
     for name in classes:
         key = _class_key(name)
         error_rng = np.random.default_rng([seed, key, 1])
-        errors = assign_errors(EXERCISES[name].errors, clips_per_class, error_rate, double_error_rate, error_rng)
+        count = (class_counts or {}).get(name, clips_per_class)
+        errors = assign_errors(EXERCISES[name].errors, count, error_rate, double_error_rate, error_rng)
         for index, clip_errors in enumerate(errors):
             style_seq, text_seq = np.random.SeedSequence([seed, key, 0, index]).spawn(2)
             clips.append(ClipSpec(
@@ -170,7 +176,8 @@ def _render_one(clip: ClipSpec, path: str, size: int, num_frames: int, fps: floa
 
 
 def _validate(classes: Sequence[str], clips_per_class: int, size: int, fps: float, seconds: float,
-              error_rate: float, double_error_rate: float, workers: int, split: Sequence[float]) -> None:
+              error_rate: float, double_error_rate: float, workers: int, split: Sequence[float],
+              class_counts: Mapping[str, int] | None = None) -> None:
     unknown = [c for c in classes if c not in EXERCISES]
     if unknown:
         raise ValueError(f"unknown exercise classes {unknown}; known: {list(EXERCISES)}")
@@ -181,6 +188,11 @@ def _validate(classes: Sequence[str], clips_per_class: int, size: int, fps: floa
         raise ValueError(f"class names collide as folder names: {dict(slugs)}")
     if clips_per_class < 1:
         raise ValueError(f"clips_per_class must be >= 1, got {clips_per_class}")
+    for name, count in (class_counts or {}).items():
+        if name not in classes:
+            raise ValueError(f"class_counts names {name!r}, which is not one of the classes {list(classes)}")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"class_counts[{name!r}] must be an integer >= 1, got {count!r}")
     if size < 16 or size % 2:
         raise ValueError(f"size must be an even number >= 16 (H.264 yuv420p), got {size}")
     if fps <= 0 or seconds <= 0 or round(seconds * fps) < 4:
@@ -208,6 +220,7 @@ def generate_dataset(
     split: Sequence[float] = (0.6, 0.2, 0.2),
     double_error_rate: float = 0.0,
     crf: int = 23,
+    class_counts: Mapping[str, int] | None = None,
 ) -> dict:
     """Render the synthetic QVED dataset into ``out_dir`` and return its summary.
 
@@ -217,17 +230,23 @@ def generate_dataset(
     with the same parameters keeps the videos already on disk (resuming after a crash), while different
     parameters re-render them all. The returned summary adds ``rendered`` (videos written by this call) and
     ``wall_time_s``, which the manifest leaves out so that it stays deterministic.
+
+    ``class_counts`` (class -> clips) gives the classes it names their own number of clips instead of
+    ``clips_per_class`` (an imbalanced dataset).
     """
     started = time.perf_counter()
     classes = list(DEFAULT_CLASSES if classes is None else classes)
-    _validate(classes, clips_per_class, size, fps, seconds, error_rate, double_error_rate, workers, split)
+    _validate(classes, clips_per_class, size, fps, seconds, error_rate, double_error_rate, workers, split,
+              class_counts)
     out_dir = Path(out_dir)
     num_frames = int(round(seconds * fps))
     params = {"classes": classes, "clips_per_class": clips_per_class, "size": size, "fps": fps,
               "seconds": seconds, "num_frames": num_frames, "error_rate": error_rate,
               "double_error_rate": double_error_rate, "seed": seed, "split": list(split), "crf": crf}
+    if class_counts:  # only when set, so the manifest of a balanced dataset is unchanged
+        params["class_counts"] = {name: class_counts[name] for name in classes if name in class_counts}
     clips = plan_clips(classes, clips_per_class, error_rate=error_rate, double_error_rate=double_error_rate,
-                       seed=seed, seconds=seconds, fps=fps, split=split)
+                       seed=seed, seconds=seconds, fps=fps, split=split, class_counts=class_counts)
 
     params_path = out_dir / _PARAMS_FILE
     same_params = params_path.exists() and read_json(params_path) == params

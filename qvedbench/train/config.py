@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import numbers
+import re
 from typing import Any
 
 from qvedbench.models.base import ModelSpec
 
 METHODS = ("lora", "full", "last_n")
+LOSS_WEIGHTINGS = ("none", "class")
 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "method": "lora",
@@ -31,7 +33,15 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "eval_generate": False,
     "eval_max_new_tokens": 24,
     "precision": None,  # None trains in the model spec's precision
+    # None: the whole training split; a name: results/data/subsets/<name>.jsonl (chosen by the workflow, see
+    # qvedbench.data.subsets). train_run receives the records already chosen and only records the name.
+    "train_subset": None,
+    # "class": each training sample's answer-token loss is weighted inversely to its exercise class's frequency
+    # in the run's training records (mean weight 1; see qvedbench.train.weighting); "none": the model's own loss.
+    "loss_weighting": "none",
 }
+
+TRAIN_SUBSET_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 
 _NUMBERS = ("lr", "warmup_ratio", "epochs", "weight_decay", "max_grad_norm")
 _INTEGERS = ("last_n", "max_steps", "batch_size", "grad_accum", "logging_steps", "seed", "eval_max_new_tokens")
@@ -89,4 +99,11 @@ def resolve_train_config(cfg: dict, spec: ModelSpec) -> dict:
     for key in ("batch_size", "grad_accum", "logging_steps"):
         if resolved[key] <= 0:
             raise ValueError(f"training option '{key}' must be positive, got {resolved[key]!r}")
+    if resolved["loss_weighting"] not in LOSS_WEIGHTINGS:
+        raise ValueError(f"training option 'loss_weighting' must be one of {', '.join(LOSS_WEIGHTINGS)}, "
+                         f"got {resolved['loss_weighting']!r}")
+    subset = resolved["train_subset"]
+    if subset is not None and not (isinstance(subset, str) and TRAIN_SUBSET_PATTERN.fullmatch(subset)):
+        raise ValueError(f"training option 'train_subset' must be null or a name of letters, digits, '_', '.', '-' "
+                         f"(e.g. frac25, balanced50), got {subset!r}")
     return resolved

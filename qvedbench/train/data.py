@@ -4,10 +4,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from qvedbench.io import RecordError
 from qvedbench.models.base import VideoVLMAdapter
+from qvedbench.train.weighting import WEIGHT_KEY
 from qvedbench.video import VideoReadError, load_frames
 
 BLANK_GREY = 128  # the uniform grey shown for records with frame_source "blank"
@@ -34,12 +36,20 @@ def clip_frames(record: dict, num_frames: int, resolution: int) -> np.ndarray:
 
 
 class ClipDataset(Dataset):
-    """Records as ``{"video", "prompt", "answer", "exercise"}`` items; each clip is decoded once and cached."""
+    """Records as ``{"video", "prompt", "answer", "exercise"}`` items; each clip is decoded once and cached.
 
-    def __init__(self, records: Sequence[dict], num_frames: int, resolution: int, source: str = "records"):
+    With ``weights`` (one per record, e.g. :func:`qvedbench.train.weighting.sample_weights`) each item also
+    carries its ``"weight"``, which the collator passes on with the batch.
+    """
+
+    def __init__(self, records: Sequence[dict], num_frames: int, resolution: int, source: str = "records",
+                 weights: Sequence[float] | None = None):
         for i, record in enumerate(records):
             for field in ("id", "video", "prompt", "reference"):
                 record_field(record, i, field, source)
+        if weights is not None and len(weights) != len(records):
+            raise ValueError(f"{source}: {len(weights)} sample weights for {len(records)} records")
+        self.weights = None if weights is None else [float(w) for w in weights]
         self.records = list(records)
         self.num_frames, self.resolution, self.source = num_frames, resolution, source
         self._frames: dict[int, np.ndarray] = {}
@@ -62,16 +72,24 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         record = self.records[index]
-        return {"video": self.frames(index), "prompt": record["prompt"], "answer": record["reference"],
+        item = {"video": self.frames(index), "prompt": record["prompt"], "answer": record["reference"],
                 "exercise": record.get("exercise")}
+        if self.weights is not None:
+            item["weight"] = self.weights[index]
+        return item
 
 
 class VideoCollator:
-    """Turns a list of dataset items into the adapter's padded batch, with answer-only ``labels``."""
+    """Turns a list of dataset items into the adapter's padded batch, with answer-only ``labels``; items with a
+    ``"weight"`` add a float tensor of them under :data:`qvedbench.train.weighting.WEIGHT_KEY` (which the
+    weighted-loss Trainer removes before the model's forward)."""
 
     def __init__(self, adapter: VideoVLMAdapter, system_prompt: str):
         self.adapter, self.system_prompt = adapter, system_prompt
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.adapter.encode([it["video"] for it in items], self.system_prompt,
-                                   [it["prompt"] for it in items], [it["answer"] for it in items])
+        batch = self.adapter.encode([it["video"] for it in items], self.system_prompt,
+                                    [it["prompt"] for it in items], [it["answer"] for it in items])
+        if items and "weight" in items[0]:
+            batch[WEIGHT_KEY] = torch.tensor([it["weight"] for it in items], dtype=torch.float32)
+        return batch

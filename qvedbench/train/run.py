@@ -33,6 +33,7 @@ from qvedbench.train.resume import (STATE_DIR, checkpoint_step, discard_state, p
                                     run_fingerprint)
 from qvedbench.train.stats import directory_bytes, library_versions, peak_memory_mb, reset_peak_memory
 from qvedbench.train.trainable import prepare_trainable
+from qvedbench.train.weighting import WeightedLossTrainer, class_counts, class_weights, sample_weights
 
 # Mixed precision: weights stay fp32 and the Trainer autocasts, so optimizer state and updates keep full precision.
 _AUTOCAST = ("bf16", "fp16")
@@ -83,13 +84,16 @@ def _training_arguments(cfg: dict, out_dir: Path, cuda: bool, precision_flags: d
 
 def _generation_accuracy(adapter: VideoVLMAdapter, dataset: ClipDataset, system_prompt: str, classes: list[str],
                          batch_size: int, max_new_tokens: int):
-    """A callable scoring exercise-ID accuracy of greedy answers on ``dataset`` (for validation lines)."""
+    """A callable scoring greedy answers on ``dataset`` (for validation lines): exercise-ID accuracy and the
+    mean ROUGE-L F1 of the answers against the references (``eval_rouge_l``)."""
     from qvedbench.labels import parse_exercise
+    from qvedbench.metrics.text import rouge_l
 
     def evaluate() -> dict:
         was_training = adapter.model.training
         adapter.model.eval()
         correct = unparsed = 0
+        rouge_total = 0.0
         try:
             with torch.no_grad():
                 for start in range(0, len(dataset), batch_size):
@@ -100,10 +104,12 @@ def _generation_accuracy(adapter: VideoVLMAdapter, dataset: ClipDataset, system_
                         predicted = parse_exercise(answer, classes)
                         unparsed += predicted is None
                         correct += predicted is not None and predicted == item["exercise"]
+                        rouge_total += rouge_l(answer, item["answer"])
         finally:
             adapter.model.train(was_training)
         n = len(dataset)
-        return {"eval_exercise_accuracy": correct / n, "eval_exercise_unparsed": unparsed, "eval_n": n}
+        return {"eval_exercise_accuracy": correct / n, "eval_exercise_unparsed": unparsed,
+                "eval_rouge_l": rouge_total / n, "eval_n": n}
 
     return evaluate
 
@@ -156,7 +162,9 @@ def train_run(spec: ModelSpec, cfg: dict, train_records: list[dict], val_records
     model = prepare_trainable(adapter, cfg)
     counts = adapter.parameter_counts(model)
 
-    train_set = ClipDataset(train_records, cfg["frames"], cfg["resolution"], source="train records")
+    weights = sample_weights(train_records, cfg["loss_weighting"])
+    train_set = ClipDataset(train_records, cfg["frames"], cfg["resolution"], source="train records",
+                            weights=weights)
     val_set = ClipDataset(val_records, cfg["frames"], cfg["resolution"], source="val records") if val_records else None
     decode_started = time.perf_counter()
     for dataset in (train_set, val_set):
@@ -167,6 +175,9 @@ def train_run(spec: ModelSpec, cfg: dict, train_records: list[dict], val_records
                                evaluate=val_set is not None)
     write_yaml(out_dir / "resolved_config.yaml", redact(_plain({
         "model": dataclasses.asdict(spec), "train": cfg, "seed": cfg["seed"], "system_prompt": system_prompt,
+        # the hub commit the weights came from (transformers records it; None for a local folder), so an
+        # unpinned `revision` is still traceable
+        "checkpoint_commit": getattr(getattr(adapter.model, "config", None), "_commit_hash", None),
         "classes": list(classes), "device": describe_device(device), "precision": precision,
         "threads": threads_used, "versions": library_versions(),
     })))
@@ -183,9 +194,11 @@ def train_run(spec: ModelSpec, cfg: dict, train_records: list[dict], val_records
         eval_extra = _generation_accuracy(adapter, val_set, system_prompt, classes, cfg["batch_size"],
                                           cfg["eval_max_new_tokens"])
     with stop_requests() as stop:
-        trainer = Trainer(model=model, args=args, data_collator=VideoCollator(adapter, system_prompt),
-                          train_dataset=train_set, eval_dataset=val_set,
-                          callbacks=[SaveAndStopOnSignal(stop), TrainerLogWriter(log, eval_extra)])
+        # loss_weighting none: transformers' Trainer with the model's own loss, exactly as without weighting
+        trainer_class = Trainer if weights is None else WeightedLossTrainer
+        trainer = trainer_class(model=model, args=args, data_collator=VideoCollator(adapter, system_prompt),
+                                train_dataset=train_set, eval_dataset=val_set,
+                                callbacks=[SaveAndStopOnSignal(stop), TrainerLogWriter(log, eval_extra)])
         reset_peak_memory(device)
         train_started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -223,6 +236,9 @@ def train_run(spec: ModelSpec, cfg: dict, train_records: list[dict], val_records
         "steps": int(trainer.state.global_step),
         "epochs": epochs,
         "train_examples": len(train_set),
+        "train_class_counts": class_counts(train_records) if all("exercise" in r for r in train_records) else None,
+        "loss_weighting": cfg["loss_weighting"],
+        "class_weights": class_weights(train_records) if weights is not None else None,
         "val_examples": len(val_set) if val_set is not None else 0,
         "device": str(device),
         "precision": precision,

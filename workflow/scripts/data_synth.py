@@ -15,5 +15,6 @@ generate_dataset(
     seconds=p["seconds"],
     error_rate=p["error_rate"],
     seed=p["seed"],
+    class_counts=p["class_counts"],
     workers=snakemake.threads,
 )

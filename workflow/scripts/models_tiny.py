@@ -11,5 +11,5 @@ build_tiny_model(
     corpus_from_records(read_records(snakemake.input.train), snakemake.params.system_prompt),
     preset=tiny["preset"],
     seed=tiny["seed"],
-    overrides={"vocab_size": tiny["vocab_size"]},
+    overrides={**tiny["overrides"], "vocab_size": tiny["vocab_size"]},
 )

@@ -14,4 +14,6 @@ write_results_summary(
     tables=list(snakemake.input.tables),
     dataset_summary=snakemake.input.dataset_summary,
     sections=list(snakemake.input.sections),
+    master={"comparison": snakemake.input.master, "recommendations": snakemake.input.recommendations,
+            "model_tests": snakemake.input.model_tests},
 )

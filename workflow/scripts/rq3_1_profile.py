@@ -1,4 +1,4 @@
-"""Profile one model in one configuration (rules rq3_1_1_profile and rq3_1_2_profile)."""
+"""Profile one model in one configuration (rules rq3_1_1_profile, rq3_1_2_profile and rq3_1_3_profile)."""
 from qvedbench.data import read_records
 from qvedbench.gpus import gpu_slot
 from qvedbench.io import redirect_output_to_log, write_json

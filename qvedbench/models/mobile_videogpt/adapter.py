@@ -26,7 +26,9 @@ from qvedbench.models.common import (
     load_record,
     local_folder,
     merge_lora,
+    place_model,
     preset_settings,
+    pretrained_kwargs,
     resolve_runtime,
     text_batch,
 )
@@ -134,7 +136,8 @@ class MobileVideoGPTAdapter(ChatMLAdapter):
     def load(cls, spec: ModelSpec, checkpoint: str | None = None) -> "MobileVideoGPTAdapter":
         """Load ``spec.path`` (this package's format or the published one) plus ``checkpoint`` (a peft adapter,
         merged, or full weights saved by :meth:`save_checkpoint`) on the resolved device and precision."""
-        runtime = resolve_runtime(spec)
+        # The published layout is built and filled here, not by from_pretrained: one-device maps only.
+        runtime = resolve_runtime(spec, allow_auto_device_map=False)
         dtype, attn = runtime.dtype, runtime.attn
         ckpt, kind = checkpoint_kind(spec.name, checkpoint)
         base = local_folder(spec.path, spec.revision)
@@ -143,8 +146,7 @@ class MobileVideoGPTAdapter(ChatMLAdapter):
             model = load_upstream(weights, MobileVideoGPTForConditionalGeneration, dtype)
             model.set_attn_implementation(attn)
         else:
-            model = MobileVideoGPTForConditionalGeneration.from_pretrained(weights, dtype=dtype,
-                                                                           attn_implementation=attn)
+            model = MobileVideoGPTForConditionalGeneration.from_pretrained(weights, **pretrained_kwargs(runtime))
         if kind == "lora":
             model = merge_lora(model, ckpt)
         processor_folder = weights if (weights / PROCESSOR_FILE).is_file() else base
@@ -159,7 +161,7 @@ class MobileVideoGPTAdapter(ChatMLAdapter):
             model.config.check_frame_count(spec.frames)
         except ValueError as exc:
             raise ValueError(f"model '{spec.name}': frames {spec.frames}: {exc}") from None
-        model.to(runtime.device).eval()
+        place_model(model, runtime)
         adapter = cls(model, processor, spec)
         adapter.load_info = load_record(spec, runtime, ckpt, kind,
                                         format="upstream" if is_upstream_folder(weights) else "native")
@@ -186,6 +188,14 @@ class MobileVideoGPTAdapter(ChatMLAdapter):
         return {**text_batch(ids, self.pad_id, labels), "pixel_values_videos": self.processor.frames(videos)}
 
     # -- training hooks --------------------------------------------------------------------------------------
+    def input_size(self) -> dict[str, Any]:
+        """Both encoders (CLIP ViT-B/16 and VideoMamba, 224 px in the published model) take one fixed size:
+        the processor resizes every frame to it."""
+        side = self.processor.image_size
+        note = (f"resized to the encoders' fixed {side} px: accuracy and model latency do not depend on the "
+                "requested size (only video decoding and resizing do)")
+        return {"requested": self.spec.resolution, "effective": side, "fixed": True, "note": note}
+
     def trainable_groups(self) -> dict[str, list[str]]:
         """``projector`` (both ETPs), ``vision`` (CLIP and VideoMamba), ``language`` and, when the head is not
         tied to the embeddings, ``lm_head`` partition the parameters; ``language_blocks`` (one entry per

@@ -35,6 +35,7 @@ from qvedbench.models.common import (
     load_record,
     local_folder,
     merge_lora,
+    place_model,
     preset_settings,
     resolve_runtime,
     text_batch,
@@ -152,8 +153,11 @@ def tiny_processor(family: str, tokenizer, settings: dict[str, Any]) -> NVILALit
 # -- loading -------------------------------------------------------------------------------------------------------
 
 
-def load_native_model(folder: Path, dtype: torch.dtype, attn: str) -> NVILALiteForConditionalGeneration:
-    """Our model from any of the three folder layouts, in ``dtype`` with attention kernel ``attn``."""
+def load_native_model(
+    folder: Path, dtype: torch.dtype, attn: str, device_map: str | None = None
+) -> NVILALiteForConditionalGeneration:
+    """Our model from any of the three folder layouts, in ``dtype`` with attention kernel ``attn``
+    (``device_map``, one device, is passed to ``from_pretrained`` for this package's own layout)."""
     if is_legacy_layout(folder) or is_published_hf_layout(folder):
         config = legacy_config(folder) if is_legacy_layout(folder) else NVILALiteConfig.from_pretrained(folder)
         from accelerate import init_empty_weights
@@ -163,7 +167,8 @@ def load_native_model(folder: Path, dtype: torch.dtype, attn: str) -> NVILALiteF
             model = NVILALiteForConditionalGeneration._from_config(config, attn_implementation=attn, dtype=dtype)
         load_published_weights(model, folder)
         return model.to(dtype)
-    return NVILALiteForConditionalGeneration.from_pretrained(folder, dtype=dtype, attn_implementation=attn)
+    kwargs = {"device_map": device_map} if device_map is not None else {}
+    return NVILALiteForConditionalGeneration.from_pretrained(folder, dtype=dtype, attn_implementation=attn, **kwargs)
 
 
 def _fill_media_token_ids(config: NVILALiteConfig, tokenizer, model_name: str) -> None:
@@ -194,7 +199,8 @@ class NVILALiteAdapter(ChatMLAdapter):
     @classmethod
     def load(cls, spec: ModelSpec, checkpoint: str | None = None) -> "NVILALiteAdapter":
         """Load ``spec.path`` (any layout) plus ``checkpoint`` (a peft adapter, merged, or full weights)."""
-        runtime = resolve_runtime(spec)
+        # The published layouts are built and filled here, not by from_pretrained: one-device maps only.
+        runtime = resolve_runtime(spec, allow_auto_device_map=False)
         base = local_folder(spec.path, spec.revision)
         ckpt, kind = checkpoint_kind(spec.name, checkpoint)
         weights, processor_folder = base, base
@@ -202,7 +208,7 @@ class NVILALiteAdapter(ChatMLAdapter):
             weights = ckpt
             if has_processor(ckpt):
                 processor_folder = ckpt
-        model = load_native_model(weights, runtime.dtype, runtime.attn)
+        model = load_native_model(weights, runtime.dtype, runtime.attn, runtime.device_map)
         if kind == "lora":
             model = merge_lora(model, ckpt)
         legacy = is_legacy_layout(processor_folder)
@@ -212,10 +218,17 @@ class NVILALiteAdapter(ChatMLAdapter):
             tokenizer_folder=str(processor_folder / "llm") if legacy else None,
         )
         _fill_media_token_ids(model.config, processor.tokenizer, spec.name)
-        model.to(runtime.device).eval()
+        place_model(model, runtime)
         adapter = cls(model, processor, spec)
         adapter.load_info = load_record(spec, runtime, ckpt, kind)
         return adapter
+
+    def input_size(self) -> dict[str, Any]:
+        """SigLIP's position embeddings are fixed: every frame is resized to the tower's native size."""
+        side = int(self.model.config.vision_config.image_size)
+        note = (f"resized to SigLIP's fixed {side} px: accuracy and model latency do not depend on the "
+                "requested size (only video decoding and resizing do)")
+        return {"requested": self.spec.resolution, "effective": side, "fixed": True, "note": note}
 
     # -- prompts and inputs ----------------------------------------------------------------------------------
     def prompt_text(self, system: str, prompt: str) -> str:

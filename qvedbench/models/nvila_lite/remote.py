@@ -21,7 +21,15 @@ import numpy as np
 import torch
 
 from qvedbench.models.base import ModelSpec
-from qvedbench.models.common import append_answers, check_videos, local_folder, resolve_runtime, text_batch
+from qvedbench.models.common import (
+    append_answers,
+    check_videos,
+    local_folder,
+    place_model,
+    pretrained_kwargs,
+    resolve_runtime,
+    text_batch,
+)
 from qvedbench.models.nvila_lite.adapter import NVILALiteAdapter
 from qvedbench.models.registry import register
 
@@ -63,11 +71,11 @@ class NVILALiteRemoteAdapter(NVILALiteAdapter):
         require_remote_code(spec)
         from transformers import AutoModel, AutoProcessor
 
-        runtime = resolve_runtime(spec)
-        device, dtype, attn = runtime.device, runtime.dtype, runtime.attn
+        runtime = resolve_runtime(spec, allow_auto_device_map=False)  # remote code: no split placement
+        device, attn = runtime.device, runtime.attn
         folder = local_folder(spec.path, spec.revision)
         common = dict(trust_remote_code=True)
-        model = AutoModel.from_pretrained(str(folder), dtype=dtype, attn_implementation=attn, **common)
+        model = AutoModel.from_pretrained(str(folder), **pretrained_kwargs(runtime), **common)
         if checkpoint:
             from peft import PeftModel
 
@@ -75,7 +83,7 @@ class NVILALiteRemoteAdapter(NVILALiteAdapter):
                 raise FileNotFoundError(f"model '{spec.name}': {checkpoint} holds no peft adapter")
             model = PeftModel.from_pretrained(model, checkpoint).merge_and_unload()
         processor = AutoProcessor.from_pretrained(str(folder), **common)
-        model.to(device).eval()
+        place_model(model, runtime)
         adapter = cls(model, processor, spec)
         adapter.load_info = {"device": str(device), "precision": spec.precision, "attn_implementation": attn,
                              "remote_code_revision": spec.revision, "checkpoint": checkpoint}

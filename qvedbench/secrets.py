@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from typing import Any, Mapping
 
 MASK = "***"

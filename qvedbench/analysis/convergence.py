@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from qvedbench.io import RecordError, read_jsonl, write_text
+from qvedbench.analysis.training import read_table, write_table  # noqa: F401 - the tables of this question use them
+from qvedbench.io import RecordError, read_jsonl
 from qvedbench.report.headline import write_headline
 from qvedbench.report.load import SOURCE_KEY, load_scores, per_sample_values
 from qvedbench.report.style import PALETTE, figure_style, new_figure, save_figure
@@ -314,19 +315,6 @@ def final_display(frame: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def write_table(numeric: pd.DataFrame, display: pd.DataFrame, csv: str | os.PathLike,
-                tex: str | os.PathLike) -> None:
-    """The numeric table as CSV and the display table as LaTeX (escaped), each written atomically."""
-    write_text(csv, numeric.to_csv(index=False))
-    write_text(tex, display.to_latex(index=False, escape=True, float_format="%.3f", na_rep="n/a"))
-
-
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    frame = pd.read_csv(path)
-    for column in ("shared_with",):
-        if column in frame:
-            frame[column] = frame[column].astype(object).fillna("")
-    return frame
 
 
 # -- figures -------------------------------------------------------------------------------------------------

@@ -16,12 +16,12 @@ sizes that ran.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
+from qvedbench.report.markdown import files_lines
 from qvedbench.io import RecordError, read_json, write_text
 from qvedbench.report.style import figure_style, model_colour, new_figure, save_figure
 from qvedbench.stats import bootstrap_ci
@@ -175,10 +175,6 @@ def memory_timeline_figure(profiles: Iterable[dict], out_pdf: str | os.PathLike,
         save_figure(fig, out_pdf, out_png)
 
 
-def _relative_links(links: Iterable[str | os.PathLike], relative_to: str | os.PathLike) -> str:
-    return ", ".join(f"[{Path(p).name}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in links)
-
-
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
@@ -221,9 +217,7 @@ def rq3_1_1_summary(profiles: list[dict], links: Iterable[str | os.PathLike] = (
             f"{_fmt(r['decode_per_token_mean_ms'], '.2f')} | {_fmt(r['tokens_per_s'])} | {_fmt(r['frames_per_s'])} | "
             f"{STAGE_LABELS.get(r['dominant_stage'], 'n/a')} | {_fmt(m['peak_mb'], '.0f')} | "
             f"{_fmt(m['model_memory_mb'], '.1f')} / {_fmt(m['model_disk_mb'], '.1f')} |")
-    links = list(links)
-    if links:
-        lines += ["", "Files: " + _relative_links(links, relative_to)]
+    lines += files_lines(links, relative_to)
     return "\n".join(lines) + "\n"
 
 
@@ -391,9 +385,7 @@ def rq3_1_2_summary(frame: pd.DataFrame, choices: pd.DataFrame, links: Iterable[
                      f"{_fmt(r['per_sample_ms'])} [{_fmt(r['per_sample_ci_low_ms'])}, {_fmt(r['per_sample_ci_high_ms'])}] | "
                      f"{_fmt(r['samples_per_s'], '.2f')} | {_fmt(r['tokens_per_s'])} | {_fmt(r['peak_mb'], '.0f')} | "
                      f"{_fmt(r['samples_per_s_per_gb'], '.2f')} |")
-    links = list(links)
-    if links:
-        lines += ["", "Files: " + _relative_links(links, relative_to)]
+    lines += files_lines(links, relative_to)
     return "\n".join(lines) + "\n"
 
 

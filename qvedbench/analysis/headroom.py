@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from qvedbench.report.markdown import files_lines
 from qvedbench.report.load import load_scores
 from qvedbench.report.style import METRIC_LABELS, REFERENCE_COLOUR, figure_style, model_colour, new_figure, save_figure
 
@@ -213,10 +213,7 @@ def summary_section(frame: pd.DataFrame, links: Iterable[str | os.PathLike] = ()
         failed = "n/a" if _number(r["failed"]) is None else int(r["failed"])
         lines.append(f"| {r['model']} | {r['run']} | {r['metric']} | {current} | {n} | {failed} | "
                      f"{r['minimum']:g} | {room} | {r['status']} |")
-    links = list(links)
-    if links:
-        lines += ["", "Files: " + ", ".join(
-            f"[{Path(p).name}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in links)]
+    lines += files_lines(links, relative_to)
     return "\n".join(lines) + "\n"
 
 

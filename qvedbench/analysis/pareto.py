@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import pulp
 
+from qvedbench.report.markdown import files_lines
 from qvedbench.io import RecordError, read_json
 from qvedbench.report.load import load_scores
 from qvedbench.report.style import figure_style, model_colour, new_figure, save_figure
@@ -131,7 +131,7 @@ def read_factorial(path: str | os.PathLike) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     for column in ("size_note", "error", "profile_status", "memory_kind", "run"):
-        frame[column] = frame[column].fillna("").astype(str)
+        frame[column] = frame[column].astype(object).fillna("").astype(str)
     frame["fixed_size"] = frame["fixed_size"].astype(str).str.lower().eq("true")
     return frame
 
@@ -458,10 +458,7 @@ def summary_section(factorial: pd.DataFrame, recs: pd.DataFrame, links: Iterable
             why = f": binding {r['binding']}" if isinstance(r["binding"], str) and r["binding"] else ""
             lines.append(f"| {r['scenario']} | {r['objective']} | {r['constraints']} | {r['status']}{why} | "
                          f"n/a | n/a | n/a |")
-    links = list(links)
-    if links:
-        lines += ["", "Files: " + ", ".join(
-            f"[{Path(p).name}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in links)]
+    lines += files_lines(links, relative_to)
     return "\n".join(lines) + "\n"
 
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from qvedbench.report.markdown import files_lines
 from qvedbench.analysis.efficiency import write_table  # noqa: F401 - the tables' writer, shared with RQ3.1
 from qvedbench.analysis.headroom import check_thresholds, headroom
 from qvedbench.io import RecordError, read_json, read_jsonl
@@ -318,10 +318,7 @@ def summary_section(levels: pd.DataFrame, resilience: pd.DataFrame, thresholds: 
                      f"{_fmt(r['memory_mb'], '.2f')} | {_fmt(r['compression_ratio'], '.2f')} | "
                      f"{_fmt(r['latency_p50_ms'], '.1f')} | {change} | {score} | "
                      f"{'yes' if r['meets_thresholds'] else 'no'} |")
-    links = list(links)
-    if links:
-        lines += ["", "Files: " + ", ".join(
-            f"[{Path(p).name}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in links)]
+    lines += files_lines(links, relative_to)
     return "\n".join(lines) + "\n"
 
 

@@ -9,13 +9,13 @@ resampled jointly). Clips without a score on either side are left out and counte
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 from matplotlib.colors import TwoSlopeNorm
 
+from qvedbench.report.markdown import files_lines
 from qvedbench.variant_names import DEGRADATION_TYPES, is_degradation, parse_degradation
 from qvedbench.io import write_text
 from qvedbench.report.load import load_scores, per_sample_values, run_order
@@ -288,11 +288,7 @@ def summary_section(frame: pd.DataFrame, links: Iterable[str | os.PathLike] = ()
                      f"{_fmt(r['accuracy'], r['accuracy_ci_low'], r['accuracy_ci_high'])} | {r['failures']} | "
                      f"{_pct(r['clean_accuracy'])} | "
                      f"{_fmt(r['robustness'], r['robustness_ci_low'], r['robustness_ci_high'])} | {drop} |")
-    links = list(links)
-    if links:
-        lines.append("")
-        lines.append("Files: " + ", ".join(
-            f"[{Path(p).name}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in links))
+    lines += files_lines(links, relative_to)
     return "\n".join(lines) + "\n"
 
 

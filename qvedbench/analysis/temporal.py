@@ -8,12 +8,12 @@ failures of that configuration (counted, never imputed), so each accuracy is pri
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
+from qvedbench.report.markdown import files_lines
 from qvedbench.analysis.robustness import bootstrap_settings
 from qvedbench.variant_names import parse_temporal_variant
 from qvedbench.io import read_jsonl
@@ -280,10 +280,7 @@ def summary_section(frame: pd.DataFrame, minimum: pd.DataFrame, sensitivity: pd.
     for _, r in frame.iterrows():
         fps = "n/a" if r["fps"] is None or pd.isna(r["fps"]) else f"{r['fps']:.1f}"
         lines.append(f"| {r['model']} | {r['run']} | {r['frames']} | {r['stride']} | {fps} | {_acc(r)} |")
-    links = list(links)
-    if links:
-        lines += ["", "Files: " + ", ".join(
-            f"[{Path(p).name}]({Path(os.path.relpath(p, relative_to)).as_posix()})" for p in links)]
+    lines += files_lines(links, relative_to)
     return "\n".join(lines) + "\n"
 
 

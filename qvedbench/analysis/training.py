@@ -234,7 +234,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """A numeric table written by :func:`write_table` (CSV), with empty text cells as ``""``."""
     frame = pd.read_csv(path)
     if "shared_with" in frame:
-        frame["shared_with"] = frame["shared_with"].fillna("")
+        frame["shared_with"] = frame["shared_with"].astype(object).fillna("")
     return frame
 
 

@@ -250,7 +250,9 @@ def _master_lines(master: Mapping[str, str | os.PathLike], out_md: Path) -> list
             **({"models_differ": f["models_differ"]} if "models_differ" in f.columns else {})),
         "recommendations": lambda f: recommendation_display(f).fillna(""),
         "model_tests": lambda f: f[["metric", "models", "test", "statistic", "df", "p_value", "n", "dropped",
-                                    "differ", "reason"]],
+                                    "differ", "reason"]].assign(
+            statistic=lambda t: t["statistic"].map(lambda v: _fmt_number(v, ".3g")),
+            p_value=lambda t: t["p_value"].map(lambda v: _fmt_number(v, ".3g"))),
     }
     lines = []
     for key, title, intro in MASTER_SECTIONS:

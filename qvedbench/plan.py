@@ -248,6 +248,20 @@ def job_kind(rule: str) -> str | None:
     return None
 
 
+def subset_size(name: str | None, n_train: int | None, n_classes: int, workdir: str | os.PathLike = ".") -> int | None:
+    """Training clips of a run on ``train_subset`` ``name``: the subset file's records when it is written,
+    else ``frac<P>``: P% of the training set, ``balanced<K>``: at most K per class (an upper bound)."""
+    if name is None or n_train is None:
+        return n_train
+    written = Path(workdir) / "results" / "data" / "subsets" / f"{name}.jsonl"
+    if written.is_file():
+        return _count_lines(written)
+    from qvedbench.data.subsets import parse_subset_name  # lazily: the data package loads video code
+
+    kind, value = parse_subset_name(name)
+    return round(value * n_train) if kind == "fraction" else min(n_train, value * n_classes)
+
+
 def _train_examples(settings: dict, n_train: int | None) -> float | None:
     if settings.get("max_steps", -1) > 0:
         return settings["max_steps"] * settings["batch_size"]
@@ -278,7 +292,9 @@ def estimate_jobs(jobs: Iterable[Job], config: dict, *, workdir: str | os.PathLi
             if row["kind"] == "train":
                 settings = ((table.get(model) or {}).get(job.wildcards.get("run"))
                             or qruns.baseline_settings(config, model))
-                samples = _train_examples(settings, sizes["train"])
+                n_train = subset_size(settings.get("train_subset"), sizes["train"], len(config["dataset"]["classes"]),
+                                      workdir)
+                samples = _train_examples(settings, n_train)
                 what = "training examples x epochs" if settings.get("max_steps", -1) <= 0 else "max_steps x batch"
             else:
                 samples = sizes["test"]

@@ -3,6 +3,7 @@ import os
 import re
 
 import qvedbench.config as qcfg
+import qvedbench.data.subsets as qsubsets
 import qvedbench.runs as qruns
 
 # Jobs (also inside conda envs and on cluster nodes) import the library from this workflow folder.
@@ -158,3 +159,25 @@ def data_prepare_inputs(wildcards):
 
 def clean_score_files():
     return [f"results/scores/{m}/{r}/clean.json" for m in MODELS for r in (qcfg.BASE_RUN, qcfg.BASELINE_RUN)]
+
+
+# Training subsets (a run's `train_subset`): frac<P> nested inside one chain of fractions (RQ1.1.3's plus every
+# frac<P> a run names), balanced<K> undersampled per class; both error-balanced by an integer program. Each
+# frac<P> job solves the whole chain (well under a second) and writes only its own file: every file stays its
+# own target, and the files nest because each is computed from the same (records, chain, seed).
+SUBSET_FRACTIONS = qsubsets.fraction_chain(
+    config["questions"]["rq1_1_3"]["fractions"],
+    [s.get("train_subset") for runs in RUN_TABLE.values() for s in runs.values() if s is not None],
+)
+
+
+def subset_chain(wildcards):
+    """The nesting chain a frac<P> subset is solved in ([] for balanced<K>, which has none)."""
+    kind, value = qsubsets.parse_subset_name(wildcards.subset)
+    if kind != "fraction":
+        return []
+    if value < 1 and value not in SUBSET_FRACTIONS:
+        raise ValueError(f"training subset '{wildcards.subset}': {value:g} is not in the nesting chain "
+                         f"{SUBSET_FRACTIONS} (questions.rq1_1_3.fractions plus the frac<P> subsets runs name); "
+                         f"add it to questions.rq1_1_3.fractions")
+    return SUBSET_FRACTIONS

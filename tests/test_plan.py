@@ -150,3 +150,16 @@ def test_plan_cli_on_a_real_dry_run(tmp_path, config):
                            str(tmp_path / "work")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("question\tmodel\tjobs") and "\ntotal\t" in proc.stdout
+
+
+def test_subset_runs_are_estimated_on_their_subset(tmp_path):
+    from qvedbench.plan import subset_size
+
+    assert subset_size(None, 600, 6, tmp_path) == 600
+    assert subset_size("frac25", 600, 6, tmp_path) == 150
+    assert subset_size("balanced50", 600, 6, tmp_path) == 300
+    assert subset_size("balanced500", 600, 6, tmp_path) == 600
+    written = tmp_path / "results" / "data" / "subsets" / "frac25.jsonl"
+    written.parent.mkdir(parents=True)
+    written.write_text('{"id": "a"}\n{"id": "b"}\n')
+    assert subset_size("frac25", 600, 6, tmp_path) == 2  # the written subset wins over the estimate

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from qvedbench.io import save_folder_atomically
 from qvedbench.models.tokenizer import train_tokenizer
 
 CHATML_TEMPLATE = (
@@ -23,8 +24,6 @@ _SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 def build_fixed_reply_model(out_dir: str | os.PathLike, reply: str, *, hidden_size: int = 32) -> Path:
     """Write a ``from_pretrained`` folder (Qwen2 architecture, chat template included) that answers ``reply``."""
-    import shutil
-    import tempfile
 
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -53,15 +52,10 @@ def build_fixed_reply_model(out_dir: str | os.PathLike, reply: str, *, hidden_si
     model.generation_config.eos_token_id = end_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+
+    save_folder_atomically(out, write)
     return out

@@ -8,8 +8,6 @@ layout (``LM_MODULE`` and :meth:`~qvedbench.models.base.VideoVLMAdapter.trainabl
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -24,6 +22,7 @@ from qvedbench.device import (
     resolve_device_map,
     resolve_dtype,
 )
+from qvedbench.io import save_folder_atomically
 from qvedbench.models.base import ModelSpec, VideoVLMAdapter
 
 END_OF_TURN = "<|im_end|>"
@@ -176,21 +175,6 @@ def load_record(spec: ModelSpec, runtime: Runtime, folder: Path | None, kind: st
         "checkpoint_kind": kind,
         **extra,
     }
-
-
-def save_folder_atomically(out_dir: str | os.PathLike, write) -> None:
-    """Call ``write(tmp_folder)`` and move the result to ``out_dir``: it appears complete or not at all."""
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def group_parameter_counts(model, groups: dict[str, list[str]]) -> dict[str, int]:
